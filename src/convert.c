@@ -1,0 +1,730 @@
+/*
+ * convert.c — from DRS JSON to PostgreSQL datums.
+ *
+ * Parses response bodies with json-c, looks up each column's json_path in a
+ * job object and converts the value by the type rules of DESIGN.md.  Every
+ * JSON text this file produces leaves out secret keys (db_password and its
+ * kind) at any depth, and a json_path that names a secret yields NULL.
+ */
+#include "postgres.h"
+
+#include "drs_fdw.h"		/* first: see the note on json_object there */
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+
+/* Deepest nesting accepted in a response; DRS jobs are about 4 levels deep. */
+#define DRS_JSON_MAX_DEPTH	64
+/* Longest JSON text quoted in a conversion error. */
+#define DRS_ERROR_VALUE_MAX	120
+
+typedef enum DrsConvKind
+{
+	CONV_TEXT,
+	CONV_JSON,
+	CONV_JSONB,
+	CONV_BOOL,
+	CONV_NUMBER,				/* integer types, numeric, float */
+	CONV_TIMESTAMPTZ,
+	CONV_TIMESTAMP,
+	CONV_DATE,
+	CONV_ARRAY,
+	CONV_OTHER
+} DrsConvKind;
+
+typedef struct DrsColumn
+{
+	AttrNumber	attnum;
+	char	   *name;
+	char	   *path;			/* json_path as written */
+	int			ncomponents;	/* 0 for "$": the whole job */
+	char	  **components;
+	bool		secret;			/* the path names a secret key: always NULL */
+	Oid			typid;
+	int32		typmod;
+	DrsConvKind kind;
+	FmgrInfo	input;
+	Oid			ioparam;
+} DrsColumn;
+
+struct DrsTupleMaker
+{
+	int			ncols;
+	DrsColumn  *cols;
+	int			natts;
+	const char *relname;
+	const char *key_path;
+	StringInfoData buf;			/* scratch, reused for every value */
+	/* for the error context of a failed conversion */
+	DrsColumn  *cur_col;
+	const char *cur_job;
+};
+
+/* ---------- parsing ---------- */
+
+/*
+ * Parse a complete JSON document.  Returns a json-c object the caller must
+ * json_object_put, or NULL with *error set (palloc'd).
+ */
+json_object *
+drs_json_parse(const char *text, size_t len, char **error)
+{
+	json_tokener *tok;
+	json_object *obj;
+	enum json_tokener_error jerr;
+	size_t		end;
+
+	*error = NULL;
+	if (len == 0)
+	{
+		*error = pstrdup("empty body");
+		return NULL;
+	}
+	if (len >= INT_MAX)
+	{
+		*error = pstrdup("body too large to parse");
+		return NULL;
+	}
+	tok = json_tokener_new_ex(DRS_JSON_MAX_DEPTH);
+	if (tok == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+
+	/* the buffer is NUL-terminated; passing the NUL marks the end of input */
+	obj = json_tokener_parse_ex(tok, text, (int) len + 1);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+
+	if (jerr == json_tokener_continue)
+		*error = pstrdup("the JSON text ends prematurely");
+	else if (jerr != json_tokener_success)
+		*error = psprintf("%s at byte %zu", json_tokener_error_desc(jerr), end);
+	else if (end < len)
+		*error = psprintf("unexpected data after the JSON value at byte %zu", end);
+	if (*error != NULL)
+	{
+		if (obj != NULL)
+			json_object_put(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+/* ---------- secrets and serialization ---------- */
+
+/*
+ * Keys whose values are credentials: db_password, ssl_cert_password,
+ * ssl_cert_key, and the Kafka *_password / *_key variants.  A plain "key"
+ * (as in tags) is not a secret.
+ */
+bool
+drs_is_secret_key(const char *key)
+{
+	size_t		len = strlen(key);
+	char		lower[64];
+
+	if (len >= sizeof(lower))
+		len = sizeof(lower) - 1;
+	for (size_t i = 0; i < len; i++)
+		lower[i] = pg_ascii_tolower((unsigned char) key[i]);
+	lower[len] = '\0';
+
+	if (strstr(lower, "password") || strstr(lower, "passwd") ||
+		strstr(lower, "secret") || strcmp(lower, "token") == 0)
+		return true;
+	return len > 4 && strcmp(lower + len - 4, "_key") == 0;
+}
+
+void
+drs_json_append_string(StringInfo buf, const char *s, int len)
+{
+	appendStringInfoChar(buf, '"');
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		switch (c)
+		{
+			case '"':
+				appendBinaryStringInfo(buf, "\\\"", 2);
+				break;
+			case '\\':
+				appendBinaryStringInfo(buf, "\\\\", 2);
+				break;
+			case '\n':
+				appendBinaryStringInfo(buf, "\\n", 2);
+				break;
+			case '\r':
+				appendBinaryStringInfo(buf, "\\r", 2);
+				break;
+			case '\t':
+				appendBinaryStringInfo(buf, "\\t", 2);
+				break;
+			case '\b':
+				appendBinaryStringInfo(buf, "\\b", 2);
+				break;
+			case '\f':
+				appendBinaryStringInfo(buf, "\\f", 2);
+				break;
+			default:
+				if (c < 0x20)
+					appendStringInfo(buf, "\\u%04x", c);
+				else
+					appendStringInfoCharMacro(buf, (char) c);
+		}
+	}
+	appendStringInfoChar(buf, '"');
+}
+
+/* Append the JSON text of a value, leaving out secret keys at any depth. */
+void
+drs_json_append(StringInfo buf, json_object *obj)
+{
+	switch (json_object_get_type(obj))
+	{
+		case json_type_null:
+			appendStringInfoString(buf, "null");
+			break;
+		case json_type_boolean:
+			appendStringInfoString(buf, json_object_get_boolean(obj) ? "true" : "false");
+			break;
+		case json_type_int:
+		case json_type_double:
+			/* json-c keeps the number's original text */
+			appendStringInfoString(buf, json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN));
+			break;
+		case json_type_string:
+			drs_json_append_string(buf, json_object_get_string(obj), json_object_get_string_len(obj));
+			break;
+		case json_type_array:
+			{
+				size_t		n = json_object_array_length(obj);
+
+				appendStringInfoChar(buf, '[');
+				for (size_t i = 0; i < n; i++)
+				{
+					if (i > 0)
+						appendStringInfoString(buf, ", ");
+					drs_json_append(buf, json_object_array_get_idx(obj, i));
+				}
+				appendStringInfoChar(buf, ']');
+				break;
+			}
+		case json_type_object:
+			{
+				bool		first = true;
+				struct json_object_iterator it = json_object_iter_begin(obj);
+				struct json_object_iterator end = json_object_iter_end(obj);
+
+				appendStringInfoChar(buf, '{');
+				for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+				{
+					const char *key = json_object_iter_peek_name(&it);
+
+					if (drs_is_secret_key(key))
+						continue;
+					if (!first)
+						appendStringInfoString(buf, ", ");
+					first = false;
+					drs_json_append_string(buf, key, strlen(key));
+					appendStringInfoString(buf, ": ");
+					drs_json_append(buf, json_object_iter_peek_value(&it));
+				}
+				appendStringInfoChar(buf, '}');
+				break;
+			}
+	}
+}
+
+/* ---------- json_path ---------- */
+
+/*
+ * "$" (the whole job) or keys separated by dots; a component of digits
+ * indexes an array.  Keys are letters, digits, "_" and "-".
+ */
+bool
+drs_json_path_is_valid(const char *path, char **reason)
+{
+	const char *p = path;
+
+	if (strcmp(path, "$") == 0)
+		return true;
+	if (*p == '\0')
+	{
+		*reason = "A json_path must not be empty.";
+		return false;
+	}
+	for (;;)
+	{
+		const char *start = p;
+
+		while (*p && *p != '.')
+		{
+			if (!isalnum((unsigned char) *p) && *p != '_' && *p != '-')
+			{
+				*reason = "A json_path is \"$\" or keys of letters, digits, \"_\" and \"-\" separated by dots, e.g. \"source_endpoint.ip\".";
+				return false;
+			}
+			p++;
+		}
+		if (p == start)
+		{
+			*reason = "A json_path must not have an empty component.";
+			return false;
+		}
+		if (*p == '\0')
+			return true;
+		p++;
+	}
+}
+
+static bool
+component_is_index(const char *c)
+{
+	return *c && strspn(c, "0123456789") == strlen(c);
+}
+
+static json_object *
+lookup_components(json_object *obj, char **components, int n)
+{
+	for (int i = 0; i < n && obj != NULL; i++)
+	{
+		json_object *next = NULL;
+
+		if (json_object_is_type(obj, json_type_object))
+		{
+			if (drs_is_secret_key(components[i]) ||
+				!json_object_object_get_ex(obj, components[i], &next))
+				return NULL;
+		}
+		else if (json_object_is_type(obj, json_type_array) && component_is_index(components[i]))
+		{
+			long		idx = strtol(components[i], NULL, 10);
+
+			if (idx >= (long) json_object_array_length(obj))
+				return NULL;
+			next = json_object_array_get_idx(obj, idx);
+		}
+		else
+			return NULL;
+		obj = next;
+	}
+	return obj;
+}
+
+static int
+split_path(const char *path, char ***components)
+{
+	char	   *copy;
+	int			n = 1;
+	int			i = 0;
+
+	if (strcmp(path, "$") == 0)
+	{
+		*components = NULL;
+		return 0;
+	}
+	for (const char *p = path; *p; p++)
+		if (*p == '.')
+			n++;
+	*components = palloc(sizeof(char *) * n);
+	copy = pstrdup(path);
+	for (char *tok = strtok(copy, "."); tok; tok = strtok(NULL, "."))
+		(*components)[i++] = tok;
+	return i;
+}
+
+/* The value at a json_path, or NULL if missing (or a secret). */
+json_object *
+drs_json_lookup_path(json_object *obj, const char *path)
+{
+	char	  **components;
+	int			n = split_path(path, &components);
+
+	return lookup_components(obj, components, n);
+}
+
+/* ---------- conversion ---------- */
+
+static DrsConvKind
+conversion_kind(Oid typid)
+{
+	switch (typid)
+	{
+		case TEXTOID:
+			return CONV_TEXT;
+		case JSONOID:
+			return CONV_JSON;
+		case JSONBOID:
+			return CONV_JSONB;
+		case BOOLOID:
+			return CONV_BOOL;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return CONV_NUMBER;
+		case TIMESTAMPTZOID:
+			return CONV_TIMESTAMPTZ;
+		case TIMESTAMPOID:
+			return CONV_TIMESTAMP;
+		case DATEOID:
+			return CONV_DATE;
+		default:
+			return OidIsValid(get_element_type(typid)) ? CONV_ARRAY : CONV_OTHER;
+	}
+}
+
+static void
+conversion_error_callback(void *arg)
+{
+	DrsTupleMaker *maker = (DrsTupleMaker *) arg;
+
+	if (maker->cur_col == NULL)
+		return;
+	if (maker->cur_job)
+		errcontext("column \"%s\" of foreign table \"%s\", job \"%s\"",
+				   maker->cur_col->name, maker->relname, maker->cur_job);
+	else
+		errcontext("column \"%s\" of foreign table \"%s\"",
+				   maker->cur_col->name, maker->relname);
+}
+
+DrsTupleMaker *
+drs_tuple_maker_create(Relation rel, List *attnums, const DrsResource *resource)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	DrsTupleMaker *maker = palloc0(sizeof(DrsTupleMaker));
+	ListCell   *lc;
+
+	maker->relname = pstrdup(RelationGetRelationName(rel));
+	maker->key_path = resource->key_path;
+	maker->natts = tupdesc->natts;
+	maker->cols = palloc0(sizeof(DrsColumn) * Max(list_length(attnums), 1));
+	initStringInfo(&maker->buf);
+
+	foreach(lc, attnums)
+	{
+		AttrNumber	attnum = lfirst_int(lc);
+		Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
+		DrsColumn  *col;
+		Oid			infunc;
+
+		if (att->attisdropped)
+			continue;
+		col = &maker->cols[maker->ncols++];
+		col->attnum = attnum;
+		col->name = pstrdup(NameStr(att->attname));
+		col->path = drs_column_json_path(RelationGetRelid(rel), attnum, col->name);
+		col->ncomponents = split_path(col->path, &col->components);
+		for (int i = 0; i < col->ncomponents; i++)
+			col->secret |= drs_is_secret_key(col->components[i]);
+		col->typid = att->atttypid;
+		col->typmod = att->atttypmod;
+		col->kind = conversion_kind(att->atttypid);
+		getTypeInputInfo(att->atttypid, &infunc, &col->ioparam);
+		fmgr_info(infunc, &col->input);
+	}
+	return maker;
+}
+
+/* The JSON text of a value for an error message: redacted and shortened. */
+static char *
+value_for_error(json_object *v)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	drs_json_append(&buf, v);
+	if (buf.len > DRS_ERROR_VALUE_MAX)
+	{
+		int			cut = pg_mbcliplen(buf.data, buf.len, DRS_ERROR_VALUE_MAX);
+
+		buf.data[cut] = '\0';
+		appendStringInfoString(&buf, "...");
+	}
+	return buf.data;
+}
+
+static void
+unconvertible(DrsColumn *col, json_object *v)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("cannot convert JSON %s %s to type %s",
+					json_type_to_name(json_object_get_type(v)),
+					value_for_error(v),
+					format_type_with_typemod(col->typid, col->typmod))));
+}
+
+/* A string of decimal digits with an optional sign: an epoch-ms time. */
+static bool
+parse_epoch_ms(const char *s, int64 *ms)
+{
+	const char *p = s;
+	int64		v = 0;
+	bool		neg = false;
+
+	if (*p == '-')
+		neg = true, p++;
+	if (!isdigit((unsigned char) *p))
+		return false;
+	for (; *p; p++)
+	{
+		if (!isdigit((unsigned char) *p))
+			return false;
+		if (pg_mul_s64_overflow(v, 10, &v) || pg_add_s64_overflow(v, *p - '0', &v))
+			return false;
+	}
+	*ms = neg ? -v : v;
+	return true;
+}
+
+static TimestampTz
+epoch_ms_to_timestamptz(int64 ms)
+{
+	int64		us;
+	TimestampTz ts;
+
+	if (pg_mul_s64_overflow(ms, 1000, &us) ||
+		pg_sub_s64_overflow(us,
+							(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY,
+							&ts) ||
+		!IS_VALID_TIMESTAMP(ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range: %lld milliseconds since 1970", (long long) ms)));
+	return ts;
+}
+
+static Datum
+input_call(DrsColumn *col, char *text)
+{
+	return InputFunctionCall(&col->input, text, col->ioparam, col->typmod);
+}
+
+/* Epoch milliseconds (number or digit string) or a string the type reads. */
+static Datum
+convert_time(DrsColumn *col, json_object *v, bool *isnull)
+{
+	int64		ms;
+	TimestampTz ts;
+
+	switch (json_object_get_type(v))
+	{
+		case json_type_int:
+			ms = json_object_get_int64(v);
+			break;
+		case json_type_double:
+			{
+				double		d = json_object_get_double(v);
+
+				if (isnan(d) || d < -9.2e15 || d > 9.2e15)
+					unconvertible(col, v);
+				ms = (int64) rint(d);
+				break;
+			}
+		case json_type_string:
+			if (!parse_epoch_ms(json_object_get_string(v), &ms))
+				return input_call(col, (char *) json_object_get_string(v));
+			break;
+		default:
+			unconvertible(col, v);
+			return (Datum) 0;	/* keep compiler quiet */
+	}
+	/* DRS writes 0 (or "0") for a time that is not set */
+	if (ms == 0)
+	{
+		*isnull = true;
+		return (Datum) 0;
+	}
+	ts = epoch_ms_to_timestamptz(ms);
+	switch (col->kind)
+	{
+		case CONV_TIMESTAMP:
+			return DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(ts));
+		case CONV_DATE:
+			return DirectFunctionCall1(timestamptz_date, TimestampTzGetDatum(ts));
+		default:
+			return TimestampTzGetDatum(ts);
+	}
+}
+
+/* A PostgreSQL array literal from a JSON array: {"a","b",NULL}. */
+static void
+append_array_literal(StringInfo buf, json_object *arr)
+{
+	size_t		n = json_object_array_length(arr);
+
+	appendStringInfoChar(buf, '{');
+	for (size_t i = 0; i < n; i++)
+	{
+		json_object *el = json_object_array_get_idx(arr, i);
+
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		if (el == NULL || json_object_is_type(el, json_type_null))
+			appendStringInfoString(buf, "NULL");
+		else if (json_object_is_type(el, json_type_array))
+			append_array_literal(buf, el);
+		else
+		{
+			StringInfoData tmp;
+			const char *s;
+
+			if (json_object_is_type(el, json_type_string))
+				s = json_object_get_string(el);
+			else
+			{
+				initStringInfo(&tmp);
+				drs_json_append(&tmp, el);
+				s = tmp.data;
+			}
+			appendStringInfoChar(buf, '"');
+			for (; *s; s++)
+			{
+				if (*s == '"' || *s == '\\')
+					appendStringInfoChar(buf, '\\');
+				appendStringInfoChar(buf, *s);
+			}
+			appendStringInfoChar(buf, '"');
+		}
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+static Datum
+convert_value(DrsTupleMaker *maker, DrsColumn *col, json_object *v, bool *isnull)
+{
+	StringInfo	buf = &maker->buf;
+	json_type	jt = json_object_get_type(v);
+
+	switch (col->kind)
+	{
+		case CONV_TEXT:
+			if (jt == json_type_string)
+			{
+				int			len = json_object_get_string_len(v);
+				const char *s = json_object_get_string(v);
+
+				if (memchr(s, '\0', len) != NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+							 errmsg("JSON string contains a NUL character, which type text cannot store")));
+				return PointerGetDatum(cstring_to_text_with_len(s, len));
+			}
+			resetStringInfo(buf);
+			drs_json_append(buf, v);
+			return PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
+
+		case CONV_JSON:
+		case CONV_JSONB:
+			resetStringInfo(buf);
+			drs_json_append(buf, v);
+			return input_call(col, buf->data);
+
+		case CONV_BOOL:
+			if (jt == json_type_boolean)
+				return BoolGetDatum(json_object_get_boolean(v));
+			if (jt == json_type_string)
+				return input_call(col, (char *) json_object_get_string(v));
+			unconvertible(col, v);
+			break;
+
+		case CONV_NUMBER:
+			if (jt == json_type_int || jt == json_type_double || jt == json_type_string)
+			{
+				resetStringInfo(buf);
+				if (jt == json_type_string)
+					appendStringInfoString(buf, json_object_get_string(v));
+				else
+					drs_json_append(buf, v);
+				return input_call(col, buf->data);
+			}
+			unconvertible(col, v);
+			break;
+
+		case CONV_TIMESTAMPTZ:
+		case CONV_TIMESTAMP:
+		case CONV_DATE:
+			return convert_time(col, v, isnull);
+
+		case CONV_ARRAY:
+			if (jt == json_type_array)
+			{
+				resetStringInfo(buf);
+				append_array_literal(buf, v);
+				return input_call(col, buf->data);
+			}
+			/* FALLTHROUGH */
+		case CONV_OTHER:
+			if (jt == json_type_string)
+				return input_call(col, (char *) json_object_get_string(v));
+			resetStringInfo(buf);
+			drs_json_append(buf, v);
+			return input_call(col, buf->data);
+	}
+	return (Datum) 0;			/* keep compiler quiet */
+}
+
+/*
+ * Fill values/isnull (natts long) from a job object.  Columns the scan does
+ * not read are NULL.  Call in a short-lived memory context.
+ */
+void
+drs_tuple_fill(DrsTupleMaker *maker, json_object *job, Datum *values, bool *isnull)
+{
+	ErrorContextCallback errcb;
+	json_object *key;
+
+	memset(isnull, true, sizeof(bool) * maker->natts);
+
+	key = json_object_object_get(job, maker->key_path);
+	maker->cur_job = (key && json_object_is_type(key, json_type_string))
+		? json_object_get_string(key) : NULL;
+
+	errcb.callback = conversion_error_callback;
+	errcb.arg = maker;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	for (int i = 0; i < maker->ncols; i++)
+	{
+		DrsColumn  *col = &maker->cols[i];
+		json_object *v;
+		bool		null = false;
+		Datum		d;
+
+		if (col->secret)
+			continue;
+		v = col->ncomponents == 0 ? job
+			: lookup_components(job, col->components, col->ncomponents);
+		if (v == NULL || json_object_is_type(v, json_type_null))
+			continue;
+
+		maker->cur_col = col;
+		d = convert_value(maker, col, v, &null);
+		if (!null)
+		{
+			values[col->attnum - 1] = d;
+			isnull[col->attnum - 1] = false;
+		}
+	}
+	maker->cur_col = NULL;
+	error_context_stack = errcb.previous;
+}
