@@ -453,9 +453,8 @@ value_for_error(json_object *v)
 	drs_json_append(&buf, v);
 	if (buf.len > DRS_ERROR_VALUE_MAX)
 	{
-		int			cut = pg_mbcliplen(buf.data, buf.len, DRS_ERROR_VALUE_MAX);
-
-		buf.data[cut] = '\0';
+		buf.len = pg_mbcliplen(buf.data, buf.len, DRS_ERROR_VALUE_MAX);
+		buf.data[buf.len] = '\0';
 		appendStringInfoString(&buf, "...");
 	}
 	return buf.data;

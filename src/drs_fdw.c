@@ -390,8 +390,6 @@ append_value_text(StringInfo buf, PlannerInfo *root, Expr *e, int *nconst)
 		Param	   *p = (Param *) e;
 
 		appendStringInfo(buf, "$%d", p->paramid);
-		if (p->paramkind == PARAM_EXEC)
-			appendStringInfoString(buf, " (evaluated at run time)");
 	}
 	else if (IsA(e, Var))
 	{
@@ -507,13 +505,15 @@ drsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		else
 			local_exprs = lappend(local_exprs, rinfo->clause);
 
+		/* EXPLAIN: "'a', 'b'"; several conditions on a key are ANDed */
 		text = cond.key == DRS_KEY_ID ? &ids_text
 			: cond.key == DRS_KEY_STATUS ? &status_text : &type_text;
 		if (text->len > 0)
 			appendStringInfoString(text, " AND ");
-		appendStringInfo(text, list_length(cond.values) > 1 ||
-						 linitial_int(cond.kinds) == DRS_EXPR_ARRAY ? "IN (%s)" : "%s",
-						 values_text(root, &cond));
+		if (cond.key != DRS_KEY_ID)
+			appendStringInfo(text, "IN (%s)", values_text(root, &cond));
+		else
+			appendStringInfoString(text, values_text(root, &cond));
 		has_ids |= cond.key == DRS_KEY_ID;
 	}
 

@@ -702,8 +702,9 @@ list_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
 			f->w_need -= f->w_taken;
 			f->w_skip = 0;
 			f->w_pos = start + f->w_taken;
-			if (f->w_need > 0)
+			if (f->w_taken < f->w_step_count)
 			{
+				/* this list has no more rows */
 				f->w_combo++;
 				f->w_pos = 0;
 			}
@@ -748,9 +749,10 @@ window_step(DrsFetcher *f)
 			f->w_pos = 0;
 			continue;
 		}
-		drs_page_cover(start, f->w_need, f->page_size, &per_page, &first, &last);
+		/* an OFFSET without LIMIT is read in steps of ten pages */
+		f->w_step_count = Min(f->w_need, (int64) f->page_size * 10);
+		drs_page_cover(start, f->w_step_count, f->page_size, &per_page, &first, &last);
 		f->w_step_start = start;
-		f->w_step_count = f->w_need;
 		f->w_step_per_page = per_page;
 		f->w_step_last = last;
 		f->w_taken = 0;
@@ -771,7 +773,9 @@ id_window_request(DrsFetcher *f)
 	if (f->i_need <= 0 || from >= f->spec.nids)
 		return;
 	/* rows before the window must exist to count, so positions 0..m+n decide */
-	upto = Min((int64) f->spec.nids, from + f->i_skip + f->i_need);
+	upto = f->spec.nids;
+	if (f->i_skip + f->i_need < upto - from)
+		upto = from + f->i_skip + f->i_need;
 	while (from < upto)
 	{
 		int64		batch_start = (from / f->batch_size) * f->batch_size;
@@ -863,7 +867,7 @@ drs_fetcher_start(DrsFetcher *f, const DrsFetchSpec *spec)
 		{
 			f->i_next_pos = f->i_requested = 0;
 			f->i_skip = spec->offset;
-			f->i_need = spec->limit < 0 ? PG_INT64_MAX : spec->limit;
+			f->i_need = spec->limit < 0 ? PG_INT64_MAX / 4 : spec->limit;
 			f->i_open = 0;
 			if (spec->offset < spec->nids)
 				id_window_request(f);
@@ -891,7 +895,7 @@ drs_fetcher_start(DrsFetcher *f, const DrsFetchSpec *spec)
 			f->w_combo = 0;
 			f->w_pos = 0;
 			f->w_skip = spec->offset;
-			f->w_need = spec->limit < 0 ? PG_INT64_MAX : spec->limit;
+			f->w_need = spec->limit < 0 ? PG_INT64_MAX / 4 : spec->limit;
 			f->w_pages_open = 0;
 			window_step(f);
 		}

@@ -151,6 +151,11 @@ check_url(const char *url, const char **why)
 		return false;
 	}
 	host = p;
+	if (strcspn(p, "/") > strcspn(p, "@"))
+	{
+		*why = "The URL must not contain a user name or password; use a user mapping.";
+		return false;
+	}
 	if (*p == '[')
 	{
 		p++;
@@ -254,7 +259,15 @@ validate_value(const DrsOptionDef *opt, const char *value)
 	{
 		case OPT_URL:
 			if (!check_url(value, &why))
+			{
+				/* a URL with user information may hold a password: not echoed */
+				if (strchr(value, '@'))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid value for option \"%s\"", opt->name),
+							 errdetail("%s", why)));
 				invalid_value(opt, value, why);
+			}
 			break;
 		case OPT_IDENT:
 			if (*value == '\0' || strspn(value, "abcdefghijklmnopqrstuvwxyz"
