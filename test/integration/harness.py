@@ -7,6 +7,8 @@ DRS_SIM_URL, DRS_SIM_TOKEN, DRS_SIM_PROJECT, DRS_SIM_USER, ...).  Nothing
 here prints a credential: failures print SQL errors, which drs_fdw keeps
 free of secrets, and the secret scan of scripts/test.sh checks that too.
 """
+import csv
+import io
 import json
 import os
 import subprocess
@@ -44,8 +46,8 @@ def psql(sql, db="postgres", timeout=120, env_extra=None, user=None):
     env.setdefault("PGOPTIONS", "")
     if env_extra:
         env.update(env_extra)
-    args = ["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
-            "-v", "VERBOSITY=verbose"]
+    # CSV output: values may contain tabs and newlines
+    args = ["psql", "-X", "-q", "--csv", "-t", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"]
     if user:
         args += ["-U", user]
     proc = subprocess.run(args, input=sql, capture_output=True, text=True,
@@ -61,7 +63,7 @@ def psql(sql, db="postgres", timeout=120, env_extra=None, user=None):
                     sqlstate = code
                     break
         raise SqlError(proc.stderr.strip(), sqlstate)
-    return [line.split("\t") for line in proc.stdout.splitlines() if line != ""]
+    return [row for row in csv.reader(io.StringIO(proc.stdout)) if row]
 
 
 def scalar(sql, db="postgres", **kw):
