@@ -203,6 +203,9 @@ fetch_token(const DrsConnInfo *conn, DrsHttpSession *session, DrsTokenEntry *ent
 	{
 		const char *msg = iam_error_message(root);
 
+		/* the message lives in the JSON tree: copy it before freeing that */
+		if (msg)
+			msg = pstrdup(msg);
 		drs_backend_stats.errors++;
 		if (root)
 			json_object_put(root);

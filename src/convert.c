@@ -405,40 +405,62 @@ conversion_error_callback(void *arg)
 				   maker->cur_col->name, maker->relname);
 }
 
+/* An empty maker for tuples of natts columns; see drs_tuple_maker_add_column. */
+DrsTupleMaker *
+drs_tuple_maker_new(int natts, const char *relname, const char *key_path)
+{
+	DrsTupleMaker *maker = palloc0(sizeof(DrsTupleMaker));
+
+	maker->relname = pstrdup(relname);
+	maker->key_path = key_path;
+	maker->natts = natts;
+	maker->cols = palloc0(sizeof(DrsColumn) * Max(natts, 1));
+	initStringInfo(&maker->buf);
+	return maker;
+}
+
+/* Convert column attnum (1-based) from the value at json_path 'path'. */
+void
+drs_tuple_maker_add_column(DrsTupleMaker *maker, AttrNumber attnum, const char *name,
+						   const char *path, Oid typid, int32 typmod)
+{
+	DrsColumn  *col = &maker->cols[maker->ncols++];
+	Oid			infunc;
+
+	Assert(maker->ncols <= maker->natts);
+	col->attnum = attnum;
+	col->name = pstrdup(name);
+	col->path = pstrdup(path);
+	col->ncomponents = split_path(col->path, &col->components);
+	for (int i = 0; i < col->ncomponents; i++)
+		col->secret |= drs_is_secret_key(col->components[i]);
+	col->typid = typid;
+	col->typmod = typmod;
+	col->kind = conversion_kind(typid);
+	getTypeInputInfo(typid, &infunc, &col->ioparam);
+	fmgr_info(infunc, &col->input);
+}
+
+/* A maker for the given columns (attnums) of a foreign table. */
 DrsTupleMaker *
 drs_tuple_maker_create(Relation rel, List *attnums, const DrsResource *resource)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	DrsTupleMaker *maker = palloc0(sizeof(DrsTupleMaker));
+	DrsTupleMaker *maker = drs_tuple_maker_new(tupdesc->natts, RelationGetRelationName(rel),
+											   resource->key_path);
 	ListCell   *lc;
-
-	maker->relname = pstrdup(RelationGetRelationName(rel));
-	maker->key_path = resource->key_path;
-	maker->natts = tupdesc->natts;
-	maker->cols = palloc0(sizeof(DrsColumn) * Max(list_length(attnums), 1));
-	initStringInfo(&maker->buf);
 
 	foreach(lc, attnums)
 	{
 		AttrNumber	attnum = lfirst_int(lc);
 		Form_pg_attribute att = TupleDescAttr(tupdesc, attnum - 1);
-		DrsColumn  *col;
-		Oid			infunc;
+		char	   *name = NameStr(att->attname);
 
 		if (att->attisdropped)
 			continue;
-		col = &maker->cols[maker->ncols++];
-		col->attnum = attnum;
-		col->name = pstrdup(NameStr(att->attname));
-		col->path = drs_column_json_path(RelationGetRelid(rel), attnum, col->name);
-		col->ncomponents = split_path(col->path, &col->components);
-		for (int i = 0; i < col->ncomponents; i++)
-			col->secret |= drs_is_secret_key(col->components[i]);
-		col->typid = att->atttypid;
-		col->typmod = att->atttypmod;
-		col->kind = conversion_kind(att->atttypid);
-		getTypeInputInfo(att->atttypid, &infunc, &col->ioparam);
-		fmgr_info(infunc, &col->input);
+		drs_tuple_maker_add_column(maker, attnum, name,
+								   drs_column_json_path(RelationGetRelid(rel), attnum, name),
+								   att->atttypid, att->atttypmod);
 	}
 	return maker;
 }

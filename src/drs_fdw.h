@@ -120,6 +120,9 @@ extern json_object *drs_json_lookup_path(json_object *obj, const char *path);
 extern bool drs_json_path_is_valid(const char *path, char **reason);
 extern DrsTupleMaker *drs_tuple_maker_create(Relation rel, List *attnums,
 											 const DrsResource *resource);
+extern DrsTupleMaker *drs_tuple_maker_new(int natts, const char *relname, const char *key_path);
+extern void drs_tuple_maker_add_column(DrsTupleMaker *maker, AttrNumber attnum, const char *name,
+									   const char *path, Oid typid, int32 typmod);
 extern void drs_tuple_fill(DrsTupleMaker *maker, json_object *job,
 						   Datum *values, bool *isnull);
 

@@ -122,6 +122,8 @@ struct DrsFetcher
 
 	HTAB	   *cache;			/* id -> job, kept across executions */
 	int			ncached;
+	json_object **cached_jobs;	/* the same jobs, for cleanup: the hash table's
+								 * memory is gone when the callback runs */
 	MemoryContextCallback cleanup_cb;
 };
 
@@ -133,15 +135,11 @@ static void
 fetcher_cleanup(void *arg)
 {
 	DrsFetcher *f = (DrsFetcher *) arg;
-	HASH_SEQ_STATUS scan;
-	CacheEntry *e;
 
-	if (f->cache == NULL)
-		return;
-	hash_seq_init(&scan, f->cache);
-	while ((e = hash_seq_search(&scan)) != NULL)
-		if (e->job != NULL)
-			json_object_put(e->job);
+	for (int i = 0; i < f->ncached; i++)
+		if (f->cached_jobs[i] != NULL)
+			json_object_put(f->cached_jobs[i]);
+	f->ncached = 0;
 	f->cache = NULL;
 }
 
@@ -194,13 +192,14 @@ cache_store(DrsFetcher *f, const char *id, json_object *job)
 		ctl.hcxt = f->cxt;
 		f->cache = hash_create("drs_fdw job cache", 64, &ctl,
 							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		f->cached_jobs = MemoryContextAlloc(f->cxt, sizeof(json_object *) * DRS_CACHE_MAX);
 	}
 	strlcpy(key, id, sizeof(key));
 	e = hash_search(f->cache, key, HASH_ENTER, &found);
 	if (found)
 		return;
 	e->job = job ? json_object_get(job) : NULL;
-	f->ncached++;
+	f->cached_jobs[f->ncached++] = e->job;
 }
 
 /* ---------- sending ---------- */
