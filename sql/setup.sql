@@ -56,6 +56,10 @@ CREATE PROCEDURE sim.fault(f jsonb)
 LANGUAGE plpgsql AS $$
 BEGIN PERFORM sim.http('POST', '/_sim/faults', jsonb_build_object('faults', jsonb_build_array(f))); END $$;
 
+-- remove every fault rule
+CREATE PROCEDURE sim.clear_faults()
+LANGUAGE plpgsql AS $$ BEGIN PERFORM sim.http('DELETE', '/_sim/faults'); END $$;
+
 -- change the simulator's running configuration
 CREATE PROCEDURE sim.config(c jsonb)
 LANGUAGE plpgsql AS $$ BEGIN PERFORM sim.http('POST', '/_sim/config', c); END $$;

@@ -16,6 +16,7 @@
 typedef struct DrsCall
 {
 	void	   *caller_data;
+	int			flags;			/* DRS_CALL_* */
 	uint64		token_generation;	/* generation of the token it was sent with */
 	bool		reauthenticated;
 } DrsCall;
@@ -140,7 +141,7 @@ refresh_headers(DrsApi *api, uint64 stale_generation)
  * back from drs_api_wait with caller_data.
  */
 void
-drs_api_post(DrsApi *api, const char *relpath, const char *body, void *caller_data)
+drs_api_post(DrsApi *api, const char *relpath, const char *body, void *caller_data, int flags)
 {
 	MemoryContext old;
 	DrsHttpRequest *req;
@@ -153,6 +154,7 @@ drs_api_post(DrsApi *api, const char *relpath, const char *body, void *caller_da
 	req = drs_http_request_new(api->http);
 	call = palloc0(sizeof(DrsCall));
 	call->caller_data = caller_data;
+	call->flags = flags;
 	call->token_generation = api->token_generation;
 	req->caller_data = call;
 	req->url = psprintf("%s/v3/%s/%s", api->conn.server.endpoint,
@@ -199,6 +201,17 @@ drs_api_wait(DrsApi *api)
 			return NULL;
 		call = (DrsCall *) req->caller_data;
 
+		if (req->outcome == DRS_HTTP_TOO_LARGE && (call->flags & DRS_CALL_MAY_BE_TOO_LARGE))
+		{
+			old = MemoryContextSwitchTo(api->cxt);
+			lr = palloc0(sizeof(DrsLiveResponse));
+			lr->resp.http = req;
+			lr->resp.caller_data = call->caller_data;
+			lr->resp.too_large = true;
+			dlist_push_tail(&api->live, &lr->node);
+			MemoryContextSwitchTo(old);
+			return &lr->resp;
+		}
 		if (req->outcome != DRS_HTTP_OK)
 		{
 			drs_backend_stats.errors++;
@@ -222,9 +235,11 @@ drs_api_wait(DrsApi *api)
 		lr->resp.caller_data = call->caller_data;
 		lr->resp.status = req->status;
 		dlist_push_tail(&api->live, &lr->node);
-		if (req->response_len > 0 &&
-			(is_json_content_type(req->content_type) ||
-			 (req->status >= 200 && req->status < 300)))
+		if (req->status >= 200 && req->status < 300 && (call->flags & DRS_CALL_RAW))
+			;					/* the caller reads the body in pieces */
+		else if (req->response_len > 0 &&
+				 (is_json_content_type(req->content_type) ||
+				  (req->status >= 200 && req->status < 300)))
 			lr->resp.root = drs_json_parse(req->response, req->response_len,
 										   &lr->resp.parse_error);
 		else
@@ -237,7 +252,7 @@ drs_api_wait(DrsApi *api)
 			if (req->content_type[0] != '\0' && !is_json_content_type(req->content_type))
 				drs_api_raise_shape(api, &lr->resp,
 									psprintf("unexpected content type \"%s\"", req->content_type));
-			if (lr->resp.root == NULL)
+			if (lr->resp.root == NULL && !(call->flags & DRS_CALL_RAW))
 				drs_api_raise_shape(api, &lr->resp, lr->resp.parse_error);
 		}
 		return &lr->resp;

@@ -75,11 +75,12 @@ struct DrsTupleMaker
 /* ---------- parsing ---------- */
 
 /*
- * Parse a complete JSON document.  Returns a json-c object the caller must
- * json_object_put, or NULL with *error set (palloc'd).
+ * Parse text[0..len) as one complete JSON value.  The bytes need not be
+ * NUL-terminated.  Returns a json-c object the caller must json_object_put,
+ * or NULL with *error set (palloc'd).
  */
-json_object *
-drs_json_parse(const char *text, size_t len, char **error)
+static json_object *
+parse_json_text(const char *text, size_t len, char **error)
 {
 	json_tokener *tok;
 	json_object *obj;
@@ -102,10 +103,17 @@ drs_json_parse(const char *text, size_t len, char **error)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 
-	/* the buffer is NUL-terminated; passing the NUL marks the end of input */
-	obj = json_tokener_parse_ex(tok, text, (int) len + 1);
+	obj = json_tokener_parse_ex(tok, text, (int) len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue)
+	{
+		/* a bare number has no end of its own: a NUL tells the tokener */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		if (jerr == json_tokener_success)
+			end = len;
+	}
 	json_tokener_free(tok);
 
 	if (jerr == json_tokener_continue)
@@ -121,6 +129,201 @@ drs_json_parse(const char *text, size_t len, char **error)
 		return NULL;
 	}
 	return obj;
+}
+
+/* Parse a complete response body (see parse_json_text). */
+json_object *
+drs_json_parse(const char *text, size_t len, char **error)
+{
+	return parse_json_text(text, len, error);
+}
+
+/* ---------- reading a large array element by element ---------- */
+
+static size_t
+skip_ws(const char *t, size_t len, size_t pos)
+{
+	while (pos < len && (t[pos] == ' ' || t[pos] == '\t' || t[pos] == '\n' || t[pos] == '\r'))
+		pos++;
+	return pos;
+}
+
+/*
+ * Where the JSON value starting at t[pos] ends (exclusive), judged by its
+ * quotes and brackets only; 0 if it does not end.  json-c checks each piece
+ * in detail when it is parsed.
+ */
+static size_t
+json_value_end(const char *t, size_t len, size_t pos)
+{
+	int			depth = 0;
+
+	if (pos >= len)
+		return 0;
+	if (t[pos] != '{' && t[pos] != '[' && t[pos] != '"')
+	{
+		size_t		p = pos;
+
+		while (p < len && t[p] != ',' && t[p] != ']' && t[p] != '}' &&
+			   t[p] != ' ' && t[p] != '\t' && t[p] != '\n' && t[p] != '\r')
+			p++;
+		return p > pos ? p : 0;
+	}
+	for (size_t p = pos; p < len; p++)
+	{
+		char		c = t[p];
+
+		if (c == '"')
+		{
+			for (p++; p < len && t[p] != '"'; p++)
+				if (t[p] == '\\')
+					p++;
+			if (p >= len)
+				return 0;
+			if (depth == 0)
+				return p + 1;
+		}
+		else if (c == '{' || c == '[')
+		{
+			if (++depth > DRS_JSON_MAX_DEPTH)
+				return 0;
+		}
+		else if (c == '}' || c == ']')
+		{
+			if (--depth == 0)
+				return p + 1;
+			if (depth < 0)
+				return 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Open the array under top-level key array_key of the JSON object in text,
+ * to read its elements one at a time with drs_json_stream_next: a large
+ * job list then never becomes one large json-c tree.  The other top-level
+ * members are parsed and returned as an object (the caller puts it); NULL
+ * with *error if the document is not an object holding that array.
+ */
+json_object *
+drs_json_stream_open(DrsJsonStream *s, const char *text, size_t len,
+					 const char *array_key, char **error)
+{
+	json_object *others;
+	size_t		pos = skip_ws(text, len, 0);
+	bool		found = false;
+	size_t		keylen = strlen(array_key);
+
+	*error = NULL;
+	memset(s, 0, sizeof(*s));
+	s->text = text;
+	s->first = true;
+	if (pos >= len || text[pos] != '{')
+	{
+		*error = pstrdup("the body is not a JSON object");
+		return NULL;
+	}
+	others = json_object_new_object();
+	pos = skip_ws(text, len, pos + 1);
+	while (pos < len && text[pos] != '}')
+	{
+		size_t		key_end = json_value_end(text, len, pos);
+		size_t		value_end;
+		const char *key = text + pos + 1;
+		size_t		klen;
+
+		if (text[pos] != '"' || key_end == 0)
+			goto malformed;
+		klen = key_end - pos - 2;
+		pos = skip_ws(text, len, key_end);
+		if (pos >= len || text[pos] != ':')
+			goto malformed;
+		pos = skip_ws(text, len, pos + 1);
+		value_end = json_value_end(text, len, pos);
+		if (value_end == 0)
+			goto malformed;
+		if (klen == keylen && memcmp(key, array_key, klen) == 0)
+		{
+			if (text[pos] != '[' || text[value_end - 1] != ']')
+				break;			/* reported as a missing array below */
+			s->pos = pos + 1;
+			s->end = value_end - 1;
+			found = true;
+		}
+		else
+		{
+			json_object *v = parse_json_text(text + pos, value_end - pos, error);
+			char	   *k = pnstrdup(key, klen);
+
+			if (v == NULL && *error != NULL)
+				goto malformed;
+			json_object_object_add(others, k, v);
+			pfree(k);
+		}
+		pos = skip_ws(text, len, value_end);
+		if (pos < len && text[pos] == ',')
+			pos = skip_ws(text, len, pos + 1);
+		else if (pos >= len || text[pos] != '}')
+			goto malformed;
+	}
+	if (pos >= len)
+		goto malformed;
+	/* nothing but blanks (and a terminating NUL) after the closing brace */
+	pos = skip_ws(text, len, pos + 1);
+	if (pos < len && !(pos == len - 1 && text[pos] == '\0'))
+		goto malformed;
+	if (!found)
+	{
+		json_object_put(others);
+		*error = psprintf("\"%s\" is missing or not an array", array_key);
+		return NULL;
+	}
+	s->len = s->end;
+	return others;
+
+malformed:
+	json_object_put(others);
+	if (*error == NULL)
+		*error = psprintf("malformed JSON near byte %zu", pos);
+	return NULL;
+}
+
+/*
+ * The next element of the array (the caller puts it): true and *elem, or
+ * false at the end of the array, or false with *error set.
+ */
+bool
+drs_json_stream_next(DrsJsonStream *s, json_object **elem, char **error)
+{
+	size_t		pos = skip_ws(s->text, s->len, s->pos);
+	size_t		end;
+
+	*error = NULL;
+	*elem = NULL;
+	if (pos >= s->len)
+		return false;
+	if (!s->first)
+	{
+		if (s->text[pos] != ',')
+		{
+			*error = psprintf("malformed JSON array near byte %zu", pos);
+			return false;
+		}
+		pos = skip_ws(s->text, s->len, pos + 1);
+	}
+	end = json_value_end(s->text, s->len, pos);
+	if (end == 0)
+	{
+		*error = psprintf("malformed JSON array element at byte %zu", pos);
+		return false;
+	}
+	*elem = parse_json_text(s->text + pos, end - pos, error);
+	if (*elem == NULL && *error != NULL)
+		return false;
+	s->pos = end;
+	s->first = false;
+	return true;
 }
 
 /* ---------- secrets and serialization ---------- */

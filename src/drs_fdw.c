@@ -94,7 +94,7 @@ _PG_init(void)
 							"A larger response ends the query with an error.",
 							&drs_max_response_kb,
 							64 * 1024,
-							64,
+							8,
 							MAX_KILOBYTES,
 							PGC_USERSET,
 							GUC_UNIT_KB,

@@ -112,6 +112,20 @@ extern List *drs_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid server
 
 typedef struct DrsTupleMaker DrsTupleMaker;
 
+/* The elements of one array of a large JSON document, one at a time. */
+typedef struct DrsJsonStream
+{
+	const char *text;
+	size_t		len;			/* end of the array's contents */
+	size_t		pos;			/* next element */
+	size_t		end;
+	bool		first;
+} DrsJsonStream;
+
+extern json_object *drs_json_stream_open(DrsJsonStream *s, const char *text, size_t len,
+										 const char *array_key, char **error);
+extern bool drs_json_stream_next(DrsJsonStream *s, json_object **elem, char **error);
+
 extern json_object *drs_json_parse(const char *text, size_t len, char **error);
 extern bool drs_is_secret_key(const char *key);
 extern void drs_json_append(StringInfo buf, json_object *obj);
@@ -136,9 +150,16 @@ typedef struct DrsResponse
 	DrsHttpRequest *http;		/* transport result; freed by drs_api_release */
 	void	   *caller_data;
 	long		status;			/* HTTP status */
-	json_object *root;			/* parsed body, or NULL if not JSON */
+	json_object *root;			/* parsed body, or NULL if not JSON (or raw) */
 	char	   *parse_error;	/* why root is NULL */
+	bool		too_large;		/* the body exceeded the size cap (see flags) */
 } DrsResponse;
+
+/* Flags of drs_api_post. */
+#define DRS_CALL_RAW			0x01	/* leave a 2xx body unparsed: the caller
+										 * reads it in pieces */
+#define DRS_CALL_MAY_BE_TOO_LARGE 0x02	/* a body over the cap is a response
+										 * with too_large set, not an ERROR */
 
 /* Backend-wide counters, reported by drs_fdw_stats(). */
 typedef struct DrsBackendStats
@@ -155,7 +176,7 @@ extern DrsBackendStats drs_backend_stats;
 
 extern DrsApi *drs_api_create(MemoryContext cxt, const DrsConnInfo *conn);
 extern void drs_api_post(DrsApi *api, const char *relpath, const char *body,
-						 void *caller_data);
+						 void *caller_data, int flags);
 extern DrsResponse *drs_api_wait(DrsApi *api);
 extern void drs_api_release(DrsApi *api, DrsResponse *resp);
 extern void drs_api_abort(DrsApi *api);

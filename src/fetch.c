@@ -58,6 +58,8 @@ typedef struct FetchTask
 	json_object **items;
 	int			nitems;
 	int			next;
+	bool		streaming;		/* rows are the elements of a raw job list */
+	DrsJsonStream stream;
 } FetchTask;
 
 typedef struct ListCombo
@@ -120,6 +122,8 @@ struct DrsFetcher
 	int64		i_need;
 	int			i_open;			/* window batch calls not processed yet */
 
+	json_object *stream_elem;	/* the element of a streamed list handed out last */
+
 	HTAB	   *cache;			/* id -> job, kept across executions */
 	int			ncached;
 	json_object **cached_jobs;	/* the same jobs, for cleanup: the hash table's
@@ -128,8 +132,19 @@ struct DrsFetcher
 };
 
 static void release_task(DrsFetcher *f, FetchTask *t);
+static void whole_list_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp);
+static void queue_list_page(DrsFetcher *f, int combo, int64 page, int per_page,
+							bool window_first);
 static void window_step(DrsFetcher *f);
 static void id_window_request(DrsFetcher *f);
+
+static void
+drop_stream_elem(DrsFetcher *f)
+{
+	if (f->stream_elem != NULL)
+		json_object_put(f->stream_elem);
+	f->stream_elem = NULL;
+}
 
 static void
 fetcher_cleanup(void *arg)
@@ -141,6 +156,7 @@ fetcher_cleanup(void *arg)
 			json_object_put(f->cached_jobs[i]);
 	f->ncached = 0;
 	f->cache = NULL;
+	drop_stream_elem(f);
 }
 
 DrsFetcher *
@@ -234,7 +250,9 @@ send_task(DrsFetcher *f, FetchTask *t)
 			drs_json_append_string(&body, c->status, strlen(c->status));
 		}
 		appendStringInfoChar(&body, '}');
-		drs_api_post(f->api, "jobs", body.data, t);
+		/* the whole list comes raw, to be read element by element */
+		drs_api_post(f->api, "jobs", body.data, t,
+					 t->page == 0 ? DRS_CALL_RAW | DRS_CALL_MAY_BE_TOO_LARGE : 0);
 	}
 	else
 	{
@@ -251,7 +269,7 @@ send_task(DrsFetcher *f, FetchTask *t)
 			appendStringInfo(&body, ", \"page_req\": {\"cur_page\": 1, \"per_page\": %d}",
 							 t->per_page_req);
 		appendStringInfoChar(&body, '}');
-		drs_api_post(f->api, f->spec.resource->batch_path, body.data, t);
+		drs_api_post(f->api, f->spec.resource->batch_path, body.data, t, 0);
 	}
 	pfree(body.data);
 	MemoryContextSwitchTo(old);
@@ -592,6 +610,113 @@ id_window_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
 		id_window_request(f);
 }
 
+/* Has this id been listed before?  Pages can shift while they are read. */
+static bool
+already_listed(DrsFetcher *f, const char *id)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) id, strlen(id), 0);
+	bool		dup;
+
+	hash_search(f->seen, &h, HASH_ENTER, &dup);
+	return dup;
+}
+
+/*
+ * A whole job list (cur_page 0), unparsed: read it element by element.  If
+ * only list columns are needed, its elements are the rows, handed out as
+ * they are parsed; otherwise its ids go to batch calls and the body is
+ * freed at once.  A list over the size cap is read page by page instead.
+ */
+static void
+whole_list_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
+{
+	json_object *others;
+	json_object *total;
+	json_object *elem;
+	char	   *error;
+
+	f->lists_open--;
+	if (resp->too_large)
+	{
+		drs_api_release(f->api, resp);
+		queue_list_page(f, t->combo, 1, f->page_size, false);
+		return;
+	}
+	if (resp->status < 200 || resp->status >= 300)
+		drs_api_raise(f->api, resp);
+
+	others = drs_json_stream_open(&t->stream, resp->http->response, resp->http->response_len,
+								  "jobs", &error);
+	if (others == NULL)
+		drs_api_raise_shape(f->api, resp, error);
+	total = member(others, "total_record");
+	if (!json_object_is_type(total, json_type_int) || json_object_get_int64(total) < 0)
+	{
+		json_object_put(others);
+		drs_api_raise_shape(f->api, resp, "\"total_record\" is missing or not a non-negative integer");
+	}
+	f->combos[t->combo].total = json_object_get_int64(total);
+	f->combos[t->combo].total_known = true;
+	json_object_put(others);
+
+	if (f->spec.list_only)
+	{
+		t->resp = resp;
+		t->streaming = true;
+		dlist_push_tail(&f->ready, &t->node);
+		f->n_ready++;
+		return;
+	}
+	while (drs_json_stream_next(&t->stream, &elem, &error))
+	{
+		const char *id = string_member(elem, "id");
+
+		if (id == NULL)
+		{
+			json_object_put(elem);
+			drs_api_raise_shape(f->api, resp, "a job-list entry has no string \"id\"");
+		}
+		if (!already_listed(f, id))
+			buffer_id(f, id);
+		json_object_put(elem);
+	}
+	if (error != NULL)
+		drs_api_raise_shape(f->api, resp, error);
+	drs_api_release(f->api, resp);
+	if (f->lists_open == 0)
+		batch_buffered_ids(f, true);
+}
+
+/* The next row of a streamed job list, or NULL at its end. */
+static json_object *
+next_streamed_row(DrsFetcher *f, FetchTask *t)
+{
+	json_object *elem;
+	char	   *error;
+
+	drop_stream_elem(f);
+	while (drs_json_stream_next(&t->stream, &elem, &error))
+	{
+		const char *id = string_member(elem, "id");
+
+		if (id == NULL)
+		{
+			json_object_put(elem);
+			drs_api_raise_shape(f->api, t->resp, "a job-list entry has no string \"id\"");
+		}
+		if (already_listed(f, id))
+		{
+			json_object_put(elem);
+			continue;
+		}
+		f->stream_elem = elem;
+		return elem;
+	}
+	if (error != NULL)
+		drs_api_raise_shape(f->api, t->resp, error);
+	return NULL;
+}
+
 /* Take the ids (or entries) of one list page. */
 static void
 list_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
@@ -604,6 +729,11 @@ list_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
 	size_t		n;
 	bool		keep = false;
 
+	if (t->page == 0)
+	{
+		whole_list_finished(f, t, resp);
+		return;
+	}
 	if (resp->status < 200 || resp->status >= 300)
 		drs_api_raise(f->api, resp);
 	if (!json_object_is_type(total_obj, json_type_int) ||
@@ -633,15 +763,11 @@ list_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
 		{
 			json_object *job = json_object_array_get_idx(jobs, i);
 			const char *id = string_member(job, "id");
-			uint64		h;
-			bool		dup;
 
 			if (id == NULL)
 				drs_api_raise_shape(f->api, resp, "a job-list entry has no string \"id\"");
 			/* pages can shift while we read them: never return a job twice */
-			h = hash_bytes_extended((const unsigned char *) id, strlen(id), 0);
-			hash_search(f->seen, &h, HASH_ENTER, &dup);
-			if (dup)
+			if (already_listed(f, id))
 				continue;
 			if (f->spec.list_only)
 				t->items[t->nitems++] = job;
@@ -907,8 +1033,9 @@ drs_fetcher_start(DrsFetcher *f, const DrsFetchSpec *spec)
 			ctl.hcxt = f->run_cxt;
 			f->seen = hash_create("drs_fdw listed ids", 1024, &ctl,
 								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+			/* each list whole, in one call (cur_page 0); paged if too large */
 			for (int i = 0; i < f->ncombos; i++)
-				queue_list_page(f, i, 1, f->page_size, false);
+				queue_list_page(f, i, 0, f->page_size, false);
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -939,7 +1066,14 @@ drs_fetcher_next(DrsFetcher *f)
 
 		if (f->current != NULL)
 		{
-			if (f->current->next < f->current->nitems)
+			if (f->current->streaming)
+			{
+				json_object *row = next_streamed_row(f, f->current);
+
+				if (row != NULL)
+					return row;
+			}
+			else if (f->current->next < f->current->nitems)
 				return f->current->items[f->current->next++];
 			release_task(f, f->current);
 			f->current = NULL;
@@ -973,6 +1107,7 @@ drs_fetcher_next(DrsFetcher *f)
 void
 drs_fetcher_stop(DrsFetcher *f)
 {
+	drop_stream_elem(f);
 	drs_api_abort(f->api);
 	f->in_flight = 0;
 	f->current = NULL;

@@ -168,8 +168,12 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		size_t		newcap = req->response_cap ? req->response_cap : 16384;
 		char	   *grown;
 
+		/* the announced length, if it fits: one allocation, no copies */
+		if (req->content_length > 0 && (size_t) req->content_length < limit &&
+			(size_t) req->content_length >= req->response_len + n)
+			newcap = (size_t) req->content_length + 1;
 		while (newcap < req->response_len + n + 1)
-			newcap *= 2;
+			newcap += newcap / 2;
 		grown = realloc(req->response, newcap);
 		if (grown == NULL)
 			return 0;
@@ -221,11 +225,19 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	if (len >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
 	{
 		req->content_type[0] = '\0';
+		req->content_length = -1;
 		req->retry_after_seen = false;
 		return len;
 	}
 	if (header_is(buffer, len, "Content-Type", &value, &vlen))
 		copy_header_value(value, vlen, req->content_type, sizeof(req->content_type));
+	else if (header_is(buffer, len, "Content-Length", &value, &vlen))
+	{
+		char		tmp[32];
+
+		copy_header_value(value, vlen, tmp, sizeof(tmp));
+		req->content_length = strtoll(tmp, NULL, 10);
+	}
 	else if (header_is(buffer, len, "Retry-After", &value, &vlen))
 	{
 		char		tmp[128];

@@ -76,6 +76,7 @@ typedef struct DrsHttpRequest
 	void	   *easy;			/* CURL * while in flight */
 	void	   *header_list;	/* struct curl_slist * */
 	size_t		response_cap;
+	long long	content_length; /* announced by the response, or -1 */
 	bool		in_multi;
 	int64		not_before_us;	/* backoff: earliest time of the next attempt */
 } DrsHttpRequest;
