@@ -18,8 +18,11 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
@@ -290,6 +293,93 @@ malformed:
 }
 
 /*
+ * The next element of the array as its raw text, without parsing it:
+ * true with its text and length, false at the end or with *error set.
+ */
+bool
+drs_json_stream_next_raw(DrsJsonStream *s, const char **text, size_t *len, char **error)
+{
+	size_t		pos = skip_ws(s->text, s->len, s->pos);
+	size_t		end;
+
+	*error = NULL;
+	if (pos >= s->len)
+		return false;
+	if (!s->first)
+	{
+		if (s->text[pos] != ',')
+		{
+			*error = psprintf("malformed JSON array near byte %zu", pos);
+			return false;
+		}
+		pos = skip_ws(s->text, s->len, pos + 1);
+	}
+	end = json_value_end(s->text, s->len, pos);
+	if (end == 0)
+	{
+		*error = psprintf("malformed JSON array element at byte %zu", pos);
+		return false;
+	}
+	*text = s->text + pos;
+	*len = end - pos;
+	s->pos = end;
+	s->first = false;
+	return true;
+}
+
+/*
+ * The string value of top-level member 'key' of the JSON object text[0..len),
+ * found without building the object: palloc'd, or NULL if the member is
+ * missing or not a string.  Other members are skipped by their brackets
+ * and quotes, not checked.
+ */
+char *
+drs_json_object_string_member(const char *text, size_t len, const char *key)
+{
+	size_t		pos = skip_ws(text, len, 0);
+	size_t		keylen = strlen(key);
+
+	if (pos >= len || text[pos] != '{')
+		return NULL;
+	pos = skip_ws(text, len, pos + 1);
+	while (pos < len && text[pos] == '"')
+	{
+		size_t		key_start = pos + 1;
+		size_t		key_end = json_value_end(text, len, pos);
+		size_t		value_end;
+
+		if (key_end == 0)
+			return NULL;
+		pos = skip_ws(text, len, key_end);
+		if (pos >= len || text[pos] != ':')
+			return NULL;
+		pos = skip_ws(text, len, pos + 1);
+		value_end = json_value_end(text, len, pos);
+		if (value_end == 0)
+			return NULL;
+		if (key_end - 1 - key_start == keylen &&
+			memcmp(text + key_start, key, keylen) == 0)
+		{
+			char	   *error;
+			json_object *v = parse_json_text(text + pos, value_end - pos, &error);
+			char	   *result = NULL;
+
+			if (v != NULL && json_object_is_type(v, json_type_string))
+				result = pnstrdup(json_object_get_string(v), json_object_get_string_len(v));
+			if (v != NULL)
+				json_object_put(v);
+			return result;
+		}
+		pos = skip_ws(text, len, value_end);
+		if (pos < len && text[pos] == ',')
+			pos = skip_ws(text, len, pos + 1);
+		else
+			return NULL;
+	}
+	return NULL;
+}
+
+/*
  * The next element of the array (the caller puts it): true and *elem, or
  * false at the end of the array, or false with *error set.
  */
@@ -337,18 +427,24 @@ bool
 drs_is_secret_key(const char *key)
 {
 	size_t		len = strlen(key);
-	char		lower[64];
 
-	if (len >= sizeof(lower))
-		len = sizeof(lower) - 1;
-	for (size_t i = 0; i < len; i++)
-		lower[i] = pg_ascii_tolower((unsigned char) key[i]);
-	lower[len] = '\0';
-
-	if (strstr(lower, "password") || strstr(lower, "passwd") ||
-		strstr(lower, "secret") || strcmp(lower, "token") == 0)
+	/* ends with "_key" (but is not just "key", as in tags) */
+	if (len > 4 && pg_strcasecmp(key + len - 4, "_key") == 0)
 		return true;
-	return len > 4 && strcmp(lower + len - 4, "_key") == 0;
+	if (len == 5 && pg_strcasecmp(key, "token") == 0)
+		return true;
+	/* contains "password", "passwd" or "secret": look only where they can start */
+	for (size_t i = 0; i + 6 <= len; i++)
+	{
+		char		c = key[i] | 0x20;	/* ASCII lower case */
+
+		if (c == 'p' && (pg_strncasecmp(key + i, "passwd", 6) == 0 ||
+						 (i + 8 <= len && pg_strncasecmp(key + i, "password", 8) == 0)))
+			return true;
+		if (c == 's' && pg_strncasecmp(key + i, "secret", 6) == 0)
+			return true;
+	}
+	return false;
 }
 
 void
@@ -832,6 +928,143 @@ append_array_literal(StringInfo buf, json_object *arr)
 	appendStringInfoChar(buf, '}');
 }
 
+/*
+ * A UTF-8 string from the API in the database encoding: the same pointer in
+ * a UTF-8 database, a converted copy otherwise.
+ */
+static const char *
+server_string(const char *s, int len)
+{
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return s;
+	return pg_any_to_server(s, len, PG_UTF8);
+}
+
+static void
+string_jsonb_value(JsonbValue *jv, const char *s, int len)
+{
+	/* jsonb cannot store a NUL character, as jsonb_in would say */
+	if (memchr(s, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("unsupported Unicode escape sequence"),
+				 errdetail("\\u0000 cannot be converted to text.")));
+	jv->type = jbvString;
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		jv->val.string.val = (char *) s;
+		jv->val.string.len = len;
+	}
+	else
+	{
+		jv->val.string.val = (char *) server_string(s, len);
+		jv->val.string.len = strlen(jv->val.string.val);
+	}
+}
+
+/* A scalar json-c value as a JsonbValue. */
+static void
+scalar_jsonb_value(JsonbValue *jv, json_object *v)
+{
+	switch (json_object_get_type(v))
+	{
+		case json_type_null:
+			jv->type = jbvNull;
+			break;
+		case json_type_boolean:
+			jv->type = jbvBool;
+			jv->val.boolean = json_object_get_boolean(v);
+			break;
+		case json_type_int:
+			jv->type = jbvNumeric;
+			if (json_object_get_int64(v) != INT64_MAX)
+				jv->val.numeric = int64_to_numeric(json_object_get_int64(v));
+			else
+				jv->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																	  CStringGetDatum(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)),
+																	  ObjectIdGetDatum(InvalidOid),
+																	  Int32GetDatum(-1)));
+			break;
+		case json_type_double:
+			jv->type = jbvNumeric;
+			/* json-c keeps the number's original text: exact, as jsonb_in reads it */
+			jv->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																  CStringGetDatum(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)),
+																  ObjectIdGetDatum(InvalidOid),
+																  Int32GetDatum(-1)));
+			break;
+		case json_type_string:
+			string_jsonb_value(jv, json_object_get_string(v), json_object_get_string_len(v));
+			break;
+		default:
+			elog(ERROR, "unexpected JSON type");
+	}
+}
+
+/* Push a json-c value into a jsonb under construction, leaving out secrets. */
+static JsonbValue *
+push_jsonb(JsonbParseState **state, json_object *v, JsonbIteratorToken scalar_token)
+{
+	JsonbValue	jv;
+
+	check_stack_depth();
+	if (json_object_is_type(v, json_type_object))
+	{
+		struct json_object_iterator it = json_object_iter_begin(v);
+		struct json_object_iterator end = json_object_iter_end(v);
+		JsonbValue *res;
+
+		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+		{
+			const char *key = json_object_iter_peek_name(&it);
+
+			if (drs_is_secret_key(key))
+				continue;
+			string_jsonb_value(&jv, key, strlen(key));
+			pushJsonbValue(state, WJB_KEY, &jv);
+			push_jsonb(state, json_object_iter_peek_value(&it), WJB_VALUE);
+		}
+		res = pushJsonbValue(state, WJB_END_OBJECT, NULL);
+		return res;
+	}
+	if (json_object_is_type(v, json_type_array))
+	{
+		size_t		n = json_object_array_length(v);
+
+		pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+		for (size_t i = 0; i < n; i++)
+			push_jsonb(state, json_object_array_get_idx(v, i), WJB_ELEM);
+		return pushJsonbValue(state, WJB_END_ARRAY, NULL);
+	}
+	scalar_jsonb_value(&jv, v);
+	return pushJsonbValue(state, scalar_token, &jv);
+}
+
+/* A jsonb datum straight from a json-c value: no JSON text in between. */
+static Datum
+json_to_jsonb(json_object *v)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+
+	if (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array))
+		res = push_jsonb(&state, v, WJB_VALUE);
+	else
+	{
+		/* a scalar at the top is a one-element "raw scalar" array */
+		JsonbValue	array;
+
+		array.type = jbvArray;
+		array.val.array.rawScalar = true;
+		array.val.array.nElems = 1;
+		pushJsonbValue(&state, WJB_BEGIN_ARRAY, &array);
+		push_jsonb(&state, v, WJB_ELEM);
+		res = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	}
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
 static Datum
 convert_value(DrsTupleMaker *maker, DrsColumn *col, json_object *v, bool *isnull)
 {
@@ -850,17 +1083,20 @@ convert_value(DrsTupleMaker *maker, DrsColumn *col, json_object *v, bool *isnull
 					ereport(ERROR,
 							(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 							 errmsg("JSON string contains a NUL character, which type text cannot store")));
-				return PointerGetDatum(cstring_to_text_with_len(s, len));
+				s = server_string(s, len);
+				return PointerGetDatum(cstring_to_text(s));
 			}
 			resetStringInfo(buf);
 			drs_json_append(buf, v);
-			return PointerGetDatum(cstring_to_text_with_len(buf->data, buf->len));
+			return PointerGetDatum(cstring_to_text(server_string(buf->data, buf->len)));
+
+		case CONV_JSONB:
+			return json_to_jsonb(v);
 
 		case CONV_JSON:
-		case CONV_JSONB:
 			resetStringInfo(buf);
 			drs_json_append(buf, v);
-			return input_call(col, buf->data);
+			return input_call(col, (char *) server_string(buf->data, buf->len));
 
 		case CONV_BOOL:
 			if (jt == json_type_boolean)
@@ -898,10 +1134,11 @@ convert_value(DrsTupleMaker *maker, DrsColumn *col, json_object *v, bool *isnull
 			/* FALLTHROUGH */
 		case CONV_OTHER:
 			if (jt == json_type_string)
-				return input_call(col, (char *) json_object_get_string(v));
+				return input_call(col, (char *) server_string(json_object_get_string(v),
+															  json_object_get_string_len(v)));
 			resetStringInfo(buf);
 			drs_json_append(buf, v);
-			return input_call(col, buf->data);
+			return input_call(col, (char *) server_string(buf->data, buf->len));
 	}
 	return (Datum) 0;			/* keep compiler quiet */
 }

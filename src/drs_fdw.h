@@ -125,6 +125,9 @@ typedef struct DrsJsonStream
 extern json_object *drs_json_stream_open(DrsJsonStream *s, const char *text, size_t len,
 										 const char *array_key, char **error);
 extern bool drs_json_stream_next(DrsJsonStream *s, json_object **elem, char **error);
+extern bool drs_json_stream_next_raw(DrsJsonStream *s, const char **text, size_t *len,
+									 char **error);
+extern char *drs_json_object_string_member(const char *text, size_t len, const char *key);
 
 extern json_object *drs_json_parse(const char *text, size_t len, char **error);
 extern bool drs_is_secret_key(const char *key);

@@ -632,7 +632,8 @@ whole_list_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
 {
 	json_object *others;
 	json_object *total;
-	json_object *elem;
+	const char *text;
+	size_t		len;
 	char	   *error;
 
 	f->lists_open--;
@@ -667,18 +668,16 @@ whole_list_finished(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
 		f->n_ready++;
 		return;
 	}
-	while (drs_json_stream_next(&t->stream, &elem, &error))
+	/* only the ids are needed: take them without parsing whole entries */
+	while (drs_json_stream_next_raw(&t->stream, &text, &len, &error))
 	{
-		const char *id = string_member(elem, "id");
+		char	   *id = drs_json_object_string_member(text, len, "id");
 
 		if (id == NULL)
-		{
-			json_object_put(elem);
 			drs_api_raise_shape(f->api, resp, "a job-list entry has no string \"id\"");
-		}
 		if (!already_listed(f, id))
 			buffer_id(f, id);
-		json_object_put(elem);
+		pfree(id);
 	}
 	if (error != NULL)
 		drs_api_raise_shape(f->api, resp, error);

@@ -123,6 +123,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (root != NULL)
 		json_object_put(root);
+	root = NULL;
+
+	/* the same bytes as a job list read element by element */
+	if (sigsetjmp(jb, 0) == 0)
+	{
+		DrsJsonStream st;
+		char	   *error;
+		json_object *others = drs_json_stream_open(&st, buf, size, "jobs", &error);
+
+		if (others != NULL)
+		{
+			DrsJsonStream raw = st;
+			const char *text;
+			size_t		len;
+			json_object *elem;
+
+			json_object_put(others);
+			while (drs_json_stream_next_raw(&raw, &text, &len, &error))
+			{
+				if (text < buf || text + len > buf + size)
+					abort();	/* an element outside the document */
+				(void) drs_json_object_string_member(text, len, "id");
+			}
+			while (drs_json_stream_next(&st, &elem, &error))
+				if (elem != NULL)
+					json_object_put(elem);
+		}
+	}
 	stub_arena_reset();
 	free(buf);
 	return 0;

@@ -19,6 +19,8 @@
 
 #include "pg_stubs.h"
 
+#define DRS_STUB_MAX_DEPTH 100
+
 /* ---------- palloc: an arena freed after every fuzz input ---------- */
 
 typedef struct Chunk
@@ -416,4 +418,156 @@ char *
 drs_column_json_path(Oid relid, AttrNumber attnum, const char *attname)
 {
 	abort();					/* the fuzzer builds its columns by hand */
+}
+
+/* ---------- jsonb construction: a checker of the token sequence ---------- */
+
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+/* pushJsonbValue must see balanced containers, keys only in objects, each
+ * key followed by a value, and string values with their stated length. */
+static int	jb_depth;
+static bool jb_in_object[DRS_STUB_MAX_DEPTH];
+static bool jb_want_value;
+static JsonbValue jb_result;
+
+JsonbValue *
+pushJsonbValue(JsonbParseState **pstate, JsonbIteratorToken seq, JsonbValue *jbval)
+{
+	if (*pstate == NULL)
+	{
+		jb_depth = 0;
+		jb_want_value = false;
+		*pstate = (JsonbParseState *) &jb_result;	/* any non-NULL marker */
+	}
+	switch (seq)
+	{
+		case WJB_BEGIN_OBJECT:
+		case WJB_BEGIN_ARRAY:
+			if (jb_depth >= DRS_STUB_MAX_DEPTH)
+				abort();
+			jb_want_value = false;
+			jb_in_object[jb_depth++] = (seq == WJB_BEGIN_OBJECT);
+			return NULL;
+		case WJB_END_OBJECT:
+		case WJB_END_ARRAY:
+			if (jb_depth == 0 || jb_want_value ||
+				jb_in_object[jb_depth - 1] != (seq == WJB_END_OBJECT))
+				abort();
+			jb_depth--;
+			return jb_depth == 0 ? &jb_result : NULL;
+		case WJB_KEY:
+			if (jb_depth == 0 || !jb_in_object[jb_depth - 1] || jb_want_value ||
+				jbval->type != jbvString)
+				abort();
+			jb_want_value = true;
+			break;
+		case WJB_VALUE:
+			if (!jb_want_value)
+				abort();
+			jb_want_value = false;
+			break;
+		case WJB_ELEM:
+			if (jb_depth == 0 || jb_in_object[jb_depth - 1])
+				abort();
+			break;
+		default:
+			abort();
+	}
+	if (jbval && jbval->type == jbvString &&
+		memchr(jbval->val.string.val, '\0', jbval->val.string.len) != NULL)
+		abort();				/* jsonb strings hold no NUL */
+	return NULL;
+}
+
+Jsonb *
+JsonbValueToJsonb(JsonbValue *val)
+{
+	if (val != &jb_result || jb_depth != 0)
+		abort();				/* not the finished top-level container */
+	return palloc0(VARHDRSZ + 4);
+}
+
+Numeric
+int64_to_numeric(int64 val)
+{
+	return palloc0(VARHDRSZ + 8);
+}
+
+Datum
+numeric_in(PG_FUNCTION_ARGS)
+{
+	return PointerGetDatum(palloc0(VARHDRSZ + 8));
+}
+
+Datum
+DirectFunctionCall3Coll(PGFunction func, Oid collation, Datum arg1, Datum arg2, Datum arg3)
+{
+	/* numeric_in of a number's text: the text must be a C string */
+	(void) strlen(DatumGetCString(arg1));
+	return func == numeric_in ? PointerGetDatum(palloc0(VARHDRSZ + 8)) : (Datum) 0;
+}
+
+void
+check_stack_depth(void)
+{
+}
+
+int
+GetDatabaseEncoding(void)
+{
+	return PG_UTF8;
+}
+
+char *
+pg_any_to_server(const char *s, int len, int encoding)
+{
+	return (char *) s;
+}
+
+text *
+cstring_to_text(const char *s)
+{
+	return cstring_to_text_with_len(s, strlen(s));
+}
+
+struct varlena *
+pg_detoast_datum(struct varlena *datum)
+{
+	return datum;
+}
+
+int
+errmsg_internal(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	format_message(fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+int
+errdetail(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	format_message(fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+char *
+pnstrdup(const char *in, Size len)
+{
+	char	   *out;
+
+	len = strnlen(in, len);
+	out = palloc(len + 1);
+	memcpy(out, in, len);
+	out[len] = '\0';
+	return out;
 }
