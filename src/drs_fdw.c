@@ -517,6 +517,21 @@ drsGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		has_ids |= cond.key == DRS_KEY_ID;
 	}
 
+	/* id lists implied through joins: exact, and the join clause stays */
+	foreach(lc, info->derived_conds)
+	{
+		DrsCond    *cond = (DrsCond *) lfirst(lc);
+
+		fdw_exprs = lappend(fdw_exprs, linitial(cond->values));
+		keys = lappend_int(keys, DRS_KEY_ID);
+		kinds = lappend_int(kinds, DRS_EXPR_ARRAY);
+		groups = lappend_int(groups, group++);
+		if (ids_text.len > 0)
+			appendStringInfoString(&ids_text, " AND ");
+		appendStringInfo(&ids_text, "%s (from a join)", values_text(root, cond));
+		has_ids = true;
+	}
+
 	if (windowed)
 	{
 		if (root->parse->limitCount)

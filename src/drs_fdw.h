@@ -232,6 +232,7 @@ typedef struct DrsRelInfo
 	DrsServerOptions server;
 	AttrNumber	key_attnos[DRS_NUM_KEYS];	/* column of each key, or 0 */
 	List	   *conds;			/* DrsCond pushed from baserestrictinfo */
+	List	   *derived_conds;	/* DrsCond implied through joins (see pushdown.c) */
 	List	   *local_conds;	/* RestrictInfos PostgreSQL evaluates */
 	Bitmapset  *attrs_used;		/* columns the query reads (offset by
 								 * FirstLowInvalidHeapAttributeNumber) */

@@ -188,6 +188,82 @@ estimate_cond_ids(DrsCond *cond)
 }
 
 /*
+ * Ids implied through a join: in "j JOIN p ON p.job_id = j.id WHERE j.id =
+ * ANY(list)", p.job_id is in the list too, but PostgreSQL derives that only
+ * for single constants.  For each equivalence class holding our id column,
+ * an id-list condition (= ANY of a value without Vars) on another member
+ * is copied for us, so both scans ask for the same ids in batches instead
+ * of one scanning everything.  Members of one equivalence class are equal
+ * in every row the query returns, so the copy removes no row it needs.
+ */
+static void
+derive_id_conditions(PlannerInfo *root, RelOptInfo *baserel, DrsRelInfo *info)
+{
+	ListCell   *lc;
+
+	foreach(lc, root->eq_classes)
+	{
+		EquivalenceClass *ec = (EquivalenceClass *) lfirst(lc);
+		bool		ours = false;
+		ListCell   *lm;
+
+		if (ec->ec_has_volatile || ec->ec_has_const || ec->ec_members == NIL)
+			continue;
+		foreach(lm, ec->ec_members)
+		{
+			EquivalenceMember *em = (EquivalenceMember *) lfirst(lm);
+
+			if (!em->em_is_child && var_key(baserel, info, em->em_expr) == DRS_KEY_ID)
+				ours = true;
+		}
+		if (!ours)
+			continue;
+		foreach(lm, ec->ec_members)
+		{
+			EquivalenceMember *em = (EquivalenceMember *) lfirst(lm);
+			Var		   *v = (Var *) strip_relabel(em->em_expr);
+			RelOptInfo *other;
+			ListCell   *lr;
+
+			if (em->em_is_child || !IsA(v, Var) || v->varlevelsup != 0 ||
+				(Index) v->varno == baserel->relid || v->varno >= root->simple_rel_array_size)
+				continue;
+			other = root->simple_rel_array[v->varno];
+			if (other == NULL || other->reloptkind != RELOPT_BASEREL)
+				continue;
+			foreach(lr, other->baserestrictinfo)
+			{
+				RestrictInfo *ri = lfirst_node(RestrictInfo, lr);
+				ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) ri->clause;
+				Var		   *arg;
+				DrsCond    *cond;
+
+				if (!IsA(saop, ScalarArrayOpExpr) || !saop->useOr ||
+					list_length(saop->args) != 2)
+					continue;
+				set_sa_opfuncid(saop);
+				arg = (Var *) strip_relabel(linitial(saop->args));
+				if (!is_text_equality(saop->opfuncid, saop->inputcollid) || !IsA(arg, Var) ||
+					arg->varno != v->varno || arg->varattno != v->varattno ||
+					arg->varlevelsup != 0 ||
+					exprType(lsecond(saop->args)) != TEXTARRAYOID ||
+					contain_var_clause(lsecond(saop->args)) ||
+					contain_volatile_functions(lsecond(saop->args)) ||
+					contain_subplans(lsecond(saop->args)))
+					continue;
+				cond = palloc0(sizeof(DrsCond));
+				cond->key = DRS_KEY_ID;
+				cond->values = list_make1(lsecond(saop->args));
+				cond->kinds = list_make1_int(DRS_EXPR_ARRAY);
+				cond->clause = ri->clause;
+				cond->exact = true;
+				info->derived_conds = lappend(info->derived_conds, cond);
+			}
+		}
+	}
+}
+
+/*
  * Build the planner state of a base relation: the resource, the columns of
  * the pushable keys, and the split of baserestrictinfo into pushed and local
  * conditions.
@@ -246,6 +322,18 @@ drs_rel_info_create(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		}
 		if (!matched || !cond->exact)
 			info->local_conds = lappend(info->local_conds, ri);
+	}
+
+	/* with no id condition of its own, a join may imply one */
+	if (info->id_count < 0 && info->key_attnos[DRS_KEY_ID] != 0)
+	{
+		derive_id_conditions(root, baserel, info);
+		foreach(lc, info->derived_conds)
+		{
+			double		n = estimate_cond_ids(lfirst(lc));
+
+			info->id_count = info->id_count < 0 ? n : Min(info->id_count, n);
+		}
 	}
 
 	/* the columns the query reads: target list and local conditions */

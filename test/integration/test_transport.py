@@ -178,7 +178,8 @@ def statement_timeout_stops_a_backoff_wait():
     err, elapsed = timed(lambda: expect_error(
         lambda: psql(f"SET statement_timeout = '1s'; {BY_ID}", db=DB), sqlstate="57014"))
     check(elapsed < 2.0, f"took {elapsed:.2f}s")
-    check(len(calls("batch-detail")) == 1, len(calls("batch-detail")))
+    # no second attempt during the wait
+    check(len(calls("batch-detail")) <= 1, len(calls("batch-detail")))
 
 
 @test
