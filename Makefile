@@ -20,7 +20,7 @@ DATA = drs_fdw--1.0.sql
 PGFILEDESC = "drs_fdw - foreign data wrapper for the OTC Data Replication Service API"
 
 REGRESS = setup options select_by_id full_scan types errors secrets explain \
-	limit_offset params joins import_schema resources
+	limit_offset params joins import_schema resources regions
 
 PG_CPPFLAGS = $(shell pkg-config --cflags json-c libcurl) -std=gnu99 -Wall -Wextra -Werror \
 	-Wno-unused-parameter -Wno-missing-field-initializers

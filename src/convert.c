@@ -55,6 +55,7 @@ typedef struct DrsColumn
 	int			ncomponents;	/* 0 for "$": the whole job */
 	char	  **components;
 	bool		secret;			/* the path names a secret key: always NULL */
+	const char *constant;		/* "@server"/"@project_id": this text, every row */
 	Oid			typid;
 	int32		typmod;
 	DrsConvKind kind;
@@ -69,6 +70,8 @@ struct DrsTupleMaker
 	int			natts;
 	const char *relname;
 	const char *key_path;
+	const char *servername;		/* for "@server" */
+	const char *project_id;		/* for "@project_id" */
 	StringInfoData buf;			/* scratch, reused for every value */
 	/* for the error context of a failed conversion */
 	DrsColumn  *cur_col;
@@ -552,14 +555,16 @@ drs_json_append(StringInfo buf, json_object *obj)
 
 /*
  * "$" (the whole job) or keys separated by dots; a component of digits
- * indexes an array.  Keys are letters, digits, "_" and "-".
+ * indexes an array.  Keys are letters, digits, "_" and "-".  "@server" and
+ * "@project_id" are not in the job: they are the foreign server's name and
+ * project, e.g. the key of a table partitioned by region.
  */
 bool
 drs_json_path_is_valid(const char *path, char **reason)
 {
 	const char *p = path;
 
-	if (strcmp(path, "$") == 0)
+	if (strcmp(path, "$") == 0 || strcmp(path, "@server") == 0 || strcmp(path, "@project_id") == 0)
 		return true;
 	if (*p == '\0')
 	{
@@ -574,7 +579,7 @@ drs_json_path_is_valid(const char *path, char **reason)
 		{
 			if (!isalnum((unsigned char) *p) && *p != '_' && *p != '-')
 			{
-				*reason = "A json_path is \"$\" or keys of letters, digits, \"_\" and \"-\" separated by dots, e.g. \"source_endpoint.ip\".";
+				*reason = "A json_path is \"$\", \"@server\", \"@project_id\" or keys of letters, digits, \"_\" and \"-\" separated by dots, e.g. \"source_endpoint.ip\".";
 				return false;
 			}
 			p++;
@@ -730,7 +735,12 @@ drs_tuple_maker_add_column(DrsTupleMaker *maker, AttrNumber attnum, const char *
 	col->attnum = attnum;
 	col->name = pstrdup(name);
 	col->path = pstrdup(path);
-	col->ncomponents = split_path(col->path, &col->components);
+	if (strcmp(path, "@server") == 0)
+		col->constant = maker->servername;
+	else if (strcmp(path, "@project_id") == 0)
+		col->constant = maker->project_id;
+	else
+		col->ncomponents = split_path(col->path, &col->components);
 	for (int i = 0; i < col->ncomponents; i++)
 		col->secret |= drs_is_secret_key(col->components[i]);
 	col->typid = typid;
@@ -742,12 +752,16 @@ drs_tuple_maker_add_column(DrsTupleMaker *maker, AttrNumber attnum, const char *
 
 /* A maker for the given columns (attnums) of a foreign table. */
 DrsTupleMaker *
-drs_tuple_maker_create(Relation rel, List *attnums, const DrsResource *resource)
+drs_tuple_maker_create(Relation rel, List *attnums, const DrsResource *resource,
+					   const char *servername, const char *project_id)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	DrsTupleMaker *maker = drs_tuple_maker_new(tupdesc->natts, RelationGetRelationName(rel),
 											   resource->key_path);
 	ListCell   *lc;
+
+	maker->servername = pstrdup(servername);
+	maker->project_id = pstrdup(project_id);
 
 	foreach(lc, attnums)
 	{
@@ -1173,6 +1187,15 @@ drs_tuple_fill(DrsTupleMaker *maker, json_object *job, Datum *values, bool *isnu
 
 		if (col->secret)
 			continue;
+		if (col->constant != NULL)
+		{
+			maker->cur_col = col;
+			values[col->attnum - 1] = col->kind == CONV_TEXT
+				? PointerGetDatum(cstring_to_text(col->constant))
+				: input_call(col, (char *) col->constant);
+			isnull[col->attnum - 1] = false;
+			continue;
+		}
 		v = col->ncomponents == 0 ? job
 			: lookup_components(job, col->components, col->ncomponents);
 		if (v == NULL || json_object_is_type(v, json_type_null))

@@ -647,7 +647,7 @@ drsBeginForeignScan(ForeignScanState *node, int eflags)
 	st->api = drs_api_create(st->scan_cxt, &conn);
 	st->fetcher = drs_fetcher_create(st->scan_cxt, st->api);
 	st->maker = drs_tuple_maker_create(rel, list_nth(fsplan->fdw_private, DrsPrivRetrievedAttrs),
-									   st->resource);
+									   st->resource, conn.servername, conn.server.project_id);
 	MemoryContextSwitchTo(old);
 
 	st->exprs = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
@@ -843,6 +843,14 @@ build_fetch_spec(ForeignScanState *node, DrsScanState *st)
 	{
 		spec->by_ids = true;
 		spec->ids = keyset_result(&sets[DRS_KEY_ID], &spec->nids);
+		/* a server showing only some scenarios shows only those by id too */
+		if (conn->server.n_db_use_types < DRS_MAX_DB_USE_TYPES &&
+			st->resource->db_use_type_path != NULL)
+		{
+			spec->restrict_types = true;
+			for (int i = 0; i < conn->server.n_db_use_types; i++)
+				spec->types[spec->ntypes++] = conn->server.db_use_types[i];
+		}
 	}
 	else
 	{

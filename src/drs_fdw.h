@@ -136,7 +136,8 @@ extern void drs_json_append_string(StringInfo buf, const char *s, int len);
 extern json_object *drs_json_lookup_path(json_object *obj, const char *path);
 extern bool drs_json_path_is_valid(const char *path, char **reason);
 extern DrsTupleMaker *drs_tuple_maker_create(Relation rel, List *attnums,
-											 const DrsResource *resource);
+											 const DrsResource *resource,
+											 const char *servername, const char *project_id);
 extern DrsTupleMaker *drs_tuple_maker_new(int natts, const char *relname, const char *key_path);
 extern void drs_tuple_maker_add_column(DrsTupleMaker *maker, AttrNumber attnum, const char *name,
 									   const char *path, Oid typid, int32 typmod);
@@ -276,6 +277,7 @@ typedef struct DrsFetchSpec
 	char	  **ids;			/* deduplicated, in first-seen order */
 	int			nids;
 	int			ntypes;			/* list mode: db_use_types to list */
+	bool		restrict_types; /* id mode: drop jobs of other db_use_types */
 	const char *types[DRS_MAX_DB_USE_TYPES];
 	bool		by_status;
 	char	  **statuses;

@@ -398,6 +398,18 @@ is_not_found_code(const char *code)
 	return false;
 }
 
+/* Is the job's db_use_type one the server shows? */
+static bool
+type_wanted(DrsFetcher *f, json_object *job)
+{
+	const char *t = string_member(job, f->spec.resource->db_use_type_path);
+
+	for (int i = 0; t != NULL && i < f->spec.ntypes; i++)
+		if (strcmp(t, f->spec.types[i]) == 0)
+			return true;
+	return false;
+}
+
 /* Split a batch whose answer does not say which id is unknown, and retry. */
 static void
 bisect_batch(DrsFetcher *f, FetchTask *t)
@@ -494,6 +506,8 @@ batch_results(DrsFetcher *f, FetchTask *t, DrsResponse *resp)
 							text ? text : "(no message)"),
 					 errdetail("HTTP status %ld from %s.", resp->status, resp->http->describe)));
 		}
+		if (f->spec.restrict_types && !type_wanted(f, job))
+			continue;			/* not one of the scenarios this server shows */
 		found[j] = job;
 	}
 	/* a 400 whose entries are all rows is not an answer we understand */

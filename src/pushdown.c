@@ -370,6 +370,7 @@ drs_attrs_list_only(DrsRelInfo *info, Relation rel, Bitmapset *attrs)
 			continue;			/* system column */
 		att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
 		path = drs_column_json_path(RelationGetRelid(rel), attnum, NameStr(att->attname));
+		found = path[0] == '@';	/* not from the job at all */
 		for (const char *const *p = info->resource->list_paths; *p; p++)
 			found |= strcmp(*p, path) == 0;
 		if (!found)
