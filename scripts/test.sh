@@ -114,6 +114,17 @@ else
 	record "no-secret-in-any-output" 0
 fi
 
+# ---------------------------------------------------------------- crashes
+# No backend may have died: PostgreSQL logs a crash as "terminated by signal"
+# and then restarts every backend.
+log "server log check"
+if grep -E 'terminated by signal|was terminated by exception|PANIC:|server process .* exited with exit code [^01]' \
+	"$WORK/pg/server.log" >&2; then
+	record "no-backend-crash" 1
+else
+	record "no-backend-crash" 0
+fi
+
 if [ ${#failures[@]} -gt 0 ]; then
 	printf 'failed: %s\n' "${failures[@]}" >&2
 fi
