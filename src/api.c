@@ -168,12 +168,6 @@ drs_api_post(DrsApi *api, const char *relpath, const char *body, void *caller_da
 	drs_http_submit(req);
 }
 
-int
-drs_api_in_flight(DrsApi *api)
-{
-	return drs_http_in_flight(api->http);
-}
-
 static bool
 is_json_content_type(const char *ct)
 {

@@ -64,8 +64,8 @@ token_cache_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 		forget_token(entry);
 }
 
-void
-drs_auth_init(void)
+static void
+token_cache_init(void)
 {
 	HASHCTL		ctl;
 
@@ -276,7 +276,7 @@ drs_auth_token(const DrsConnInfo *conn, DrsHttpSession *session,
 		return conn->user.token;
 	}
 
-	drs_auth_init();
+	token_cache_init();
 	entry = hash_search(token_cache, &conn->umid, HASH_ENTER, &found);
 	if (!found)
 	{

@@ -389,34 +389,14 @@ drs_json_object_string_member(const char *text, size_t len, const char *key)
 bool
 drs_json_stream_next(DrsJsonStream *s, json_object **elem, char **error)
 {
-	size_t		pos = skip_ws(s->text, s->len, s->pos);
-	size_t		end;
+	const char *text;
+	size_t		len;
 
-	*error = NULL;
 	*elem = NULL;
-	if (pos >= s->len)
+	if (!drs_json_stream_next_raw(s, &text, &len, error))
 		return false;
-	if (!s->first)
-	{
-		if (s->text[pos] != ',')
-		{
-			*error = psprintf("malformed JSON array near byte %zu", pos);
-			return false;
-		}
-		pos = skip_ws(s->text, s->len, pos + 1);
-	}
-	end = json_value_end(s->text, s->len, pos);
-	if (end == 0)
-	{
-		*error = psprintf("malformed JSON array element at byte %zu", pos);
-		return false;
-	}
-	*elem = parse_json_text(s->text + pos, end - pos, error);
-	if (*elem == NULL && *error != NULL)
-		return false;
-	s->pos = end;
-	s->first = false;
-	return true;
+	*elem = parse_json_text(text, len, error);
+	return *elem != NULL || *error == NULL;
 }
 
 /* ---------- secrets and serialization ---------- */
@@ -649,16 +629,6 @@ split_path(const char *path, char ***components)
 	for (char *tok = strtok(copy, "."); tok; tok = strtok(NULL, "."))
 		(*components)[i++] = tok;
 	return i;
-}
-
-/* The value at a json_path, or NULL if missing (or a secret). */
-json_object *
-drs_json_lookup_path(json_object *obj, const char *path)
-{
-	char	  **components;
-	int			n = split_path(path, &components);
-
-	return lookup_components(obj, components, n);
 }
 
 /* ---------- conversion ---------- */

@@ -133,7 +133,6 @@ extern json_object *drs_json_parse(const char *text, size_t len, char **error);
 extern bool drs_is_secret_key(const char *key);
 extern void drs_json_append(StringInfo buf, json_object *obj);
 extern void drs_json_append_string(StringInfo buf, const char *s, int len);
-extern json_object *drs_json_lookup_path(json_object *obj, const char *path);
 extern bool drs_json_path_is_valid(const char *path, char **reason);
 extern DrsTupleMaker *drs_tuple_maker_create(Relation rel, List *attnums,
 											 const DrsResource *resource,
@@ -184,7 +183,6 @@ extern void drs_api_post(DrsApi *api, const char *relpath, const char *body,
 extern DrsResponse *drs_api_wait(DrsApi *api);
 extern void drs_api_release(DrsApi *api, DrsResponse *resp);
 extern void drs_api_abort(DrsApi *api);
-extern int	drs_api_in_flight(DrsApi *api);
 extern void drs_api_counters(DrsApi *api, DrsHttpCounters *out);
 extern void drs_api_raise(DrsApi *api, DrsResponse *resp) pg_attribute_noreturn();
 extern void drs_api_raise_shape(DrsApi *api, DrsResponse *resp, const char *what) pg_attribute_noreturn();
@@ -194,7 +192,6 @@ extern void drs_raise_transport(DrsHttpRequest *req, const char *service,
 
 extern char *drs_auth_token(const DrsConnInfo *conn, DrsHttpSession *session,
 							uint64 stale_generation, uint64 *generation);
-extern void drs_auth_init(void);
 
 /* ---------- pushdown.c ---------- */
 
@@ -295,6 +292,5 @@ extern DrsFetcher *drs_fetcher_create(MemoryContext cxt, DrsApi *api);
 extern void drs_fetcher_start(DrsFetcher *f, const DrsFetchSpec *spec);
 extern json_object *drs_fetcher_next(DrsFetcher *f);
 extern void drs_fetcher_stop(DrsFetcher *f);
-extern int64 drs_fetcher_requests_planned(DrsFetcher *f);
 
 #endif							/* DRS_FDW_H */

@@ -661,21 +661,6 @@ drs_http_wait_any(DrsHttpSession *session)
 	}
 }
 
-int
-drs_http_in_flight(DrsHttpSession *session)
-{
-	int			n = 0;
-	dlist_iter	iter;
-
-	dlist_foreach(iter, &session->in_flight)
-		n++;
-	dlist_foreach(iter, &session->waiting)
-		n++;
-	dlist_foreach(iter, &session->done)
-		n++;
-	return n;
-}
-
 void
 drs_http_request_free(DrsHttpRequest *req)
 {

@@ -95,7 +95,6 @@ extern DrsHttpRequest *drs_http_request_new(DrsHttpSession *session);
 extern void drs_http_submit(DrsHttpRequest *req);
 extern void drs_http_resubmit(DrsHttpRequest *req);
 extern DrsHttpRequest *drs_http_wait_any(DrsHttpSession *session);
-extern int	drs_http_in_flight(DrsHttpSession *session);
 extern void drs_http_request_free(DrsHttpRequest *req);
 extern void drs_http_abort_all(DrsHttpSession *session);
 extern const DrsHttpCounters *drs_http_counters(DrsHttpSession *session);

@@ -118,7 +118,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				json_object_is_type(results, json_type_array))
 				for (size_t i = 0; i < json_object_array_length(results); i++)
 					fill_one(maker, json_object_array_get_idx(results, i));
-			(void) drs_json_lookup_path(root, "source_sharding.0.ip");
 		}
 	}
 	if (root != NULL)

@@ -244,33 +244,28 @@ errfinish(const char *filename, int lineno, const char *funcname)
 	}
 }
 
+/* errmsg() and friends: format the message, so format bugs show */
+#define FORMATTING_STUB(name) \
+int \
+name(const char *fmt,...) \
+{ \
+	va_list		ap; \
+\
+	va_start(ap, fmt); \
+	format_message(fmt, ap); \
+	va_end(ap); \
+	return 0; \
+}
+
 int
 errcode(int sqlerrcode)
 {
 	return 0;
 }
 
-int
-errmsg(const char *fmt,...)
-{
-	va_list		ap;
+FORMATTING_STUB(errmsg)
 
-	va_start(ap, fmt);
-	format_message(fmt, ap);
-	va_end(ap);
-	return 0;
-}
-
-int
-errcontext_msg(const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	format_message(fmt, ap);
-	va_end(ap);
-	return 0;
-}
+FORMATTING_STUB(errcontext_msg)
 
 int
 set_errcontext_domain(const char *domain)
@@ -538,27 +533,9 @@ pg_detoast_datum(struct varlena *datum)
 	return datum;
 }
 
-int
-errmsg_internal(const char *fmt,...)
-{
-	va_list		ap;
+FORMATTING_STUB(errmsg_internal)
 
-	va_start(ap, fmt);
-	format_message(fmt, ap);
-	va_end(ap);
-	return 0;
-}
-
-int
-errdetail(const char *fmt,...)
-{
-	va_list		ap;
-
-	va_start(ap, fmt);
-	format_message(fmt, ap);
-	va_end(ap);
-	return 0;
-}
+FORMATTING_STUB(errdetail)
 
 char *
 pnstrdup(const char *in, Size len)
