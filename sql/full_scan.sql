@@ -83,3 +83,15 @@ CALL sim.reset();
 SELECT count(*) FROM drs_jobs WHERE status LIKE '%FAILED';
 SELECT count(*) FROM sim.dataset() j WHERE j->>'status' LIKE '%FAILED';
 SELECT count(DISTINCT status_filter) AS status_filters FROM sim.list_calls;
+
+-- ===================================================================
+-- ANALYZE samples a full scan; the planner then knows the table's size
+-- ===================================================================
+CREATE FOREIGN TABLE analyzed_jobs (id text, status text, create_time timestamptz) SERVER drs_sim;
+EXPLAIN (COSTS ON) SELECT * FROM analyzed_jobs;
+ANALYZE analyzed_jobs;
+SELECT reltuples FROM pg_class WHERE oid = 'analyzed_jobs'::regclass;
+SELECT attname, n_distinct > 0 OR n_distinct < 0 AS has_stats FROM pg_stats
+ WHERE tablename = 'analyzed_jobs' ORDER BY attname;
+EXPLAIN (COSTS ON) SELECT * FROM analyzed_jobs;
+DROP FOREIGN TABLE analyzed_jobs;

@@ -37,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/sampling.h"
 
 
 PG_MODULE_MAGIC;
@@ -973,6 +974,96 @@ drsExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 }
 
+/* ---------- ANALYZE ---------- */
+
+/*
+ * Sample a full scan for ANALYZE, by reservoir: every job is fetched and
+ * converted once (a full scan's calls), targrows of them are kept.  Its
+ * row count then replaces the planner's default guess of the table's size.
+ */
+static int
+drs_acquire_sample_rows(Relation relation, int elevel, HeapTuple *rows, int targrows,
+						double *totalrows, double *totaldeadrows)
+{
+	TupleDesc	tupdesc = RelationGetDescr(relation);
+	MemoryContext scan_cxt = AllocSetContextCreate(CurrentMemoryContext, "drs_fdw analyze",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext row_cxt = AllocSetContextCreate(scan_cxt, "drs_fdw analyze row",
+												  ALLOCSET_SMALL_SIZES);
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	Datum	   *values = palloc(sizeof(Datum) * tupdesc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * tupdesc->natts);
+	ReservoirStateData rstate;
+	DrsConnInfo conn;
+	DrsFetchSpec spec;
+	DrsFetcher *fetcher;
+	DrsTupleMaker *maker;
+	List	   *attnums = NIL;
+	json_object *job;
+	double		seen = 0;
+	double		skip = -1;
+	int			numrows = 0;
+
+	MemoryContextSwitchTo(scan_cxt);
+	drs_conn_info(GetForeignTable(RelationGetRelid(relation))->serverid, GetUserId(), &conn);
+	for (int i = 1; i <= tupdesc->natts; i++)
+		attnums = lappend_int(attnums, i);
+	memset(&spec, 0, sizeof(spec));
+	spec.resource = drs_resource_for_table(RelationGetRelid(relation));
+	spec.limit = -1;
+	for (int i = 0; i < conn.server.n_db_use_types; i++)
+		spec.types[spec.ntypes++] = conn.server.db_use_types[i];
+	maker = drs_tuple_maker_create(relation, attnums, spec.resource, conn.servername,
+								   conn.server.project_id);
+	fetcher = drs_fetcher_create(scan_cxt, drs_api_create(scan_cxt, &conn));
+	drs_fetcher_start(fetcher, &spec);
+	reservoir_init_selection_state(&rstate, targrows);
+
+	while ((job = drs_fetcher_next(fetcher)) != NULL)
+	{
+		int			slot = numrows;
+
+		CHECK_FOR_INTERRUPTS();
+		seen += 1;
+		if (numrows >= targrows)
+		{
+			/* the reservoir is full: keep this row with falling probability */
+			if (skip < 0)
+				skip = reservoir_get_next_S(&rstate, seen - 1, targrows);
+			if (skip-- > 0)
+				continue;
+			slot = (int) (targrows * sampler_random_fract(&rstate.randstate));
+			heap_freetuple(rows[slot]);
+		}
+		MemoryContextReset(row_cxt);
+		MemoryContextSwitchTo(row_cxt);
+		drs_tuple_fill(maker, job, values, nulls);
+		MemoryContextSwitchTo(caller_cxt);
+		rows[slot] = heap_form_tuple(tupdesc, values, nulls);
+		if (slot == numrows)
+			numrows++;
+		MemoryContextSwitchTo(scan_cxt);
+	}
+	MemoryContextSwitchTo(caller_cxt);
+	MemoryContextDelete(scan_cxt);
+
+	*totalrows = seen;
+	*totaldeadrows = 0;
+	ereport(elevel,
+			(errmsg("\"%s\": table contains %.0f rows, %d rows in sample",
+					RelationGetRelationName(relation), seen, numrows)));
+	return numrows;
+}
+
+static bool
+drsAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+					   BlockNumber *totalpages)
+{
+	*func = drs_acquire_sample_rows;
+	*totalpages = 1;			/* no pages: a nominal one */
+	return true;
+}
+
 /* ---------- IMPORT FOREIGN SCHEMA ---------- */
 
 static List *
@@ -998,6 +1089,7 @@ drs_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExplainForeignScan = drsExplainForeignScan;
 	routine->GetForeignUpperPaths = drsGetForeignUpperPaths;
 	routine->ImportForeignSchema = drsImportForeignSchema;
+	routine->AnalyzeForeignTable = drsAnalyzeForeignTable;
 	PG_RETURN_POINTER(routine);
 }
 
