@@ -24,8 +24,11 @@ bindir=$(pg_bindir)
 as_owner "$bindir/initdb" -D "$dir/data" -U "$user" --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >/dev/null
 export PGPORT; PGPORT=$(free_port)
 export PGHOST=$dir PGUSER=$user PGDATABASE=postgres
-printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\ntimezone = 'UTC'\n" \
-	"$PGPORT" "$dir" | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
+printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\ntimezone = 'UTC'\n%s\n" \
+	"$PGPORT" "$dir" "shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.use_background_workers = on
+max_worker_processes = 16" | as_owner tee -a "$dir/data/postgresql.conf" >/dev/null
 cp test/valgrind/postgres.supp "$WORK/postgres.supp"; chmod 644 "$WORK/postgres.supp"
 mkdir -p "$WORK/vg"; [ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/vg"
 
@@ -46,6 +49,8 @@ log "pg_regress under valgrind"
 make -s installcheck 2>&1 | grep -E '^(ok|not ok)|tests|\.\.\.'
 log "integration tests under valgrind (timing checks may fail)"
 for t in test/integration/test_*.py; do
+	# resident memory is valgrind's own under valgrind: test_memory.py measures nothing
+	[[ $t == *test_memory.py ]] && continue
 	python3 "$t" 2>&1 | grep -E '^(PASS|FAIL)'
 done
 cleanup
