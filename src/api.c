@@ -118,6 +118,19 @@ sync_stats(DrsApi *api)
 	api->iam_synced = *i;
 }
 
+/* A response handed to the caller, listed so that cleanup finds it. */
+static DrsLiveResponse *
+new_live_response(DrsApi *api, DrsHttpRequest *req, DrsCall *call)
+{
+	DrsLiveResponse *lr = MemoryContextAllocZero(api->cxt, sizeof(DrsLiveResponse));
+
+	lr->resp.http = req;
+	lr->resp.caller_data = call->caller_data;
+	lr->resp.status = req->status;
+	dlist_push_tail(&api->live, &lr->node);
+	return lr;
+}
+
 /* Get a token (a new one if 'stale' is the current generation) and headers. */
 static void
 refresh_headers(DrsApi *api, uint64 stale_generation)
@@ -197,13 +210,8 @@ drs_api_wait(DrsApi *api)
 
 		if (req->outcome == DRS_HTTP_TOO_LARGE && (call->flags & DRS_CALL_MAY_BE_TOO_LARGE))
 		{
-			old = MemoryContextSwitchTo(api->cxt);
-			lr = palloc0(sizeof(DrsLiveResponse));
-			lr->resp.http = req;
-			lr->resp.caller_data = call->caller_data;
+			lr = new_live_response(api, req, call);
 			lr->resp.too_large = true;
-			dlist_push_tail(&api->live, &lr->node);
-			MemoryContextSwitchTo(old);
 			return &lr->resp;
 		}
 		if (req->outcome != DRS_HTTP_OK)
@@ -223,12 +231,8 @@ drs_api_wait(DrsApi *api)
 			continue;
 		}
 
+		lr = new_live_response(api, req, call);
 		old = MemoryContextSwitchTo(api->cxt);
-		lr = palloc0(sizeof(DrsLiveResponse));
-		lr->resp.http = req;
-		lr->resp.caller_data = call->caller_data;
-		lr->resp.status = req->status;
-		dlist_push_tail(&api->live, &lr->node);
 		if (req->status >= 200 && req->status < 300 && (call->flags & DRS_CALL_RAW))
 			;					/* the caller reads the body in pieces */
 		else if (req->response_len > 0 &&

@@ -206,6 +206,38 @@ json_value_end(const char *t, size_t len, size_t pos)
 }
 
 /*
+ * Read the object member at t[*pos], '"key": value': the key's raw bytes and
+ * the value's extent; *pos moves past the comma that follows, or to the
+ * closing brace.  false if no well-formed member is there.
+ */
+static bool
+read_member(const char *t, size_t len, size_t *pos, const char **key, size_t *klen,
+			size_t *vstart, size_t *vend)
+{
+	size_t		p = *pos;
+	size_t		key_end;
+
+	if (p >= len || t[p] != '"' || (key_end = json_value_end(t, len, p)) == 0)
+		return false;
+	*key = t + p + 1;
+	*klen = key_end - p - 2;
+	p = skip_ws(t, len, key_end);
+	if (p >= len || t[p] != ':')
+		return false;
+	p = skip_ws(t, len, p + 1);
+	*vstart = p;
+	if ((*vend = json_value_end(t, len, p)) == 0)
+		return false;
+	p = skip_ws(t, len, *vend);
+	if (p < len && t[p] == ',')
+		p = skip_ws(t, len, p + 1);
+	else if (p >= len || t[p] != '}')
+		return false;
+	*pos = p;
+	return true;
+}
+
+/*
  * Open the array under top-level key array_key of the JSON object in text,
  * to read its elements one at a time with drs_json_stream_next: a large
  * job list then never becomes one large json-c tree.  The other top-level
@@ -234,32 +266,24 @@ drs_json_stream_open(DrsJsonStream *s, const char *text, size_t len,
 	pos = skip_ws(text, len, pos + 1);
 	while (pos < len && text[pos] != '}')
 	{
-		size_t		key_end = json_value_end(text, len, pos);
-		size_t		value_end;
-		const char *key = text + pos + 1;
-		size_t		klen;
+		const char *key;
+		size_t		klen,
+					vstart,
+					vend;
 
-		if (text[pos] != '"' || key_end == 0)
-			goto malformed;
-		klen = key_end - pos - 2;
-		pos = skip_ws(text, len, key_end);
-		if (pos >= len || text[pos] != ':')
-			goto malformed;
-		pos = skip_ws(text, len, pos + 1);
-		value_end = json_value_end(text, len, pos);
-		if (value_end == 0)
+		if (!read_member(text, len, &pos, &key, &klen, &vstart, &vend))
 			goto malformed;
 		if (klen == keylen && memcmp(key, array_key, klen) == 0)
 		{
-			if (text[pos] != '[' || text[value_end - 1] != ']')
-				break;			/* reported as a missing array below */
-			s->pos = pos + 1;
-			s->end = value_end - 1;
+			if (text[vstart] != '[' || text[vend - 1] != ']')
+				goto not_an_array;
+			s->pos = vstart + 1;
+			s->end = vend - 1;
 			found = true;
 		}
 		else
 		{
-			json_object *v = parse_json_text(text + pos, value_end - pos, error);
+			json_object *v = parse_json_text(text + vstart, vend - vstart, error);
 			char	   *k = pnstrdup(key, klen);
 
 			if (v == NULL && *error != NULL)
@@ -267,11 +291,6 @@ drs_json_stream_open(DrsJsonStream *s, const char *text, size_t len,
 			json_object_object_add(others, k, v);
 			pfree(k);
 		}
-		pos = skip_ws(text, len, value_end);
-		if (pos < len && text[pos] == ',')
-			pos = skip_ws(text, len, pos + 1);
-		else if (pos >= len || text[pos] != '}')
-			goto malformed;
 	}
 	if (pos >= len)
 		goto malformed;
@@ -280,13 +299,14 @@ drs_json_stream_open(DrsJsonStream *s, const char *text, size_t len,
 	if (pos < len && !(pos == len - 1 && text[pos] == '\0'))
 		goto malformed;
 	if (!found)
-	{
-		json_object_put(others);
-		*error = psprintf("\"%s\" is missing or not an array", array_key);
-		return NULL;
-	}
+		goto not_an_array;
 	s->len = s->end;
 	return others;
+
+not_an_array:
+	json_object_put(others);
+	*error = psprintf("\"%s\" is missing or not an array", array_key);
+	return NULL;
 
 malformed:
 	json_object_put(others);
@@ -347,24 +367,17 @@ drs_json_object_string_member(const char *text, size_t len, const char *key)
 	pos = skip_ws(text, len, pos + 1);
 	while (pos < len && text[pos] == '"')
 	{
-		size_t		key_start = pos + 1;
-		size_t		key_end = json_value_end(text, len, pos);
-		size_t		value_end;
+		const char *k;
+		size_t		klen,
+					vstart,
+					vend;
 
-		if (key_end == 0)
+		if (!read_member(text, len, &pos, &k, &klen, &vstart, &vend))
 			return NULL;
-		pos = skip_ws(text, len, key_end);
-		if (pos >= len || text[pos] != ':')
-			return NULL;
-		pos = skip_ws(text, len, pos + 1);
-		value_end = json_value_end(text, len, pos);
-		if (value_end == 0)
-			return NULL;
-		if (key_end - 1 - key_start == keylen &&
-			memcmp(text + key_start, key, keylen) == 0)
+		if (klen == keylen && memcmp(k, key, keylen) == 0)
 		{
 			char	   *error;
-			json_object *v = parse_json_text(text + pos, value_end - pos, &error);
+			json_object *v = parse_json_text(text + vstart, vend - vstart, &error);
 			char	   *result = NULL;
 
 			if (v != NULL && json_object_is_type(v, json_type_string))
@@ -373,11 +386,6 @@ drs_json_object_string_member(const char *text, size_t len, const char *key)
 				json_object_put(v);
 			return result;
 		}
-		pos = skip_ws(text, len, value_end);
-		if (pos < len && text[pos] == ',')
-			pos = skip_ws(text, len, pos + 1);
-		else
-			return NULL;
 	}
 	return NULL;
 }
